@@ -1,0 +1,227 @@
+"""Generator models behind one small interface.
+
+An ``LLM`` takes a list of chat conversations (lists of ``{"role", "content"}`` messages) and
+returns one ``Generation`` per conversation, with token counts and latency, so that every
+caller — a RAG pipeline, the study, a judge — batches naturally and the study can cost it.
+
+Two backends:
+- ``TransformersLLM`` runs weights locally (CPU or GPU) with batched, length-sorted generation,
+  formatting prompts with the model's own chat template.
+- ``OpenAICompatibleLLM`` calls any server speaking the OpenAI chat-completions API (vLLM,
+  Ollama, llama.cpp server, hosted APIs); the server applies the template.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from ragft.config import LLMConfig
+from ragft.errors import BackendError
+from ragft.models.builtin import resolve_llm_path
+from ragft.types import Generation
+
+Messages = list[dict[str, str]]
+
+
+class LLM(Protocol):
+    name: str
+
+    def generate(
+        self, conversations: list[Messages], max_new_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> list[Generation]: ...
+
+
+def load_llm(config: LLMConfig, progress: bool = True) -> LLM:
+    """Build the backend a config names; heavy weights load here, once."""
+    if config.backend == "openai":
+        return OpenAICompatibleLLM(config)
+    return TransformersLLM(config, progress=progress)
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class TransformersLLM:
+    """A causal LM run in-process with transformers."""
+
+    def __init__(self, config: LLMConfig, progress: bool = True, model=None, tokenizer=None):
+        self.config = config
+        self.name = config.model
+        self.device = pick_device(config.device)
+        if model is None:
+            model, tokenizer = self._load(progress)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        # Decoder-only models must be padded on the left so every prompt ends where generation starts.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def _load(self, progress: bool):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = resolve_llm_path(self.config.model, progress=progress)
+        dtype = {
+            "auto": torch.float32 if self.device == "cpu" else torch.bfloat16,
+            "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+        }.get(self.config.dtype)
+        if dtype is None:
+            raise BackendError(f"llm.dtype {self.config.dtype!r} — use auto, float32, bfloat16 or float16")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        except (OSError, ValueError) as err:
+            raise BackendError(
+                f"cannot load model {self.config.model!r} ({str(err).splitlines()[0]}) — give a local "
+                "path or a Hugging Face id that is in the local cache (ragft works offline)"
+            ) from None
+        return model, tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def render(self, conversation: Messages) -> str:
+        """The exact prompt text the model sees, in its own chat template."""
+        return self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def generate(self, conversations, max_new_tokens=None, temperature=None):
+        max_new_tokens = max_new_tokens or self.config.max_new_tokens
+        temperature = self.config.temperature if temperature is None else temperature
+        prompts = [self.render(c) for c in conversations]
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        results: list[Generation | None] = [None] * len(prompts)
+        size = self.config.batch_size
+        for start in range(0, len(order), size):
+            batch = order[start:start + size]
+            for i, gen in zip(batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, temperature)):
+                results[i] = gen
+        return results
+
+    def _generate_batch(self, prompts: list[str], max_new_tokens: int, temperature: float) -> list[Generation]:
+        import torch
+
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = {k: v.to(self.device) for k, v in encoded.items()}
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(
+                **encoded, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                **sampling,
+            )
+        # The batch shares one forward pass; each prompt is charged an equal share of its time.
+        latency = (time.perf_counter() - started) / len(prompts)
+        prompt_width = encoded["input_ids"].shape[1]
+        generations = []
+        for row, mask in zip(output, encoded["attention_mask"]):
+            new_tokens = _until_stop(row[prompt_width:].tolist(), self._stop_ids())
+            generations.append(Generation(
+                text=self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(),
+                prompt_tokens=int(mask.sum()),
+                completion_tokens=len(new_tokens),
+                latency_s=latency,
+            ))
+        return generations
+
+    def _stop_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = set(ids if isinstance(ids, list) else [ids]) if ids is not None else set()
+        ids.add(self.tokenizer.eos_token_id)
+        return {i for i in ids if i is not None}
+
+
+def _until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
+    for position, token in enumerate(tokens):
+        if token in stop_ids:
+            return tokens[:position]
+    return tokens
+
+
+class OpenAICompatibleLLM:
+    """Any OpenAI-compatible chat-completions endpoint, called with httpx.
+
+    Requests for one ``generate`` call run ``batch_size`` at a time in threads (servers such as
+    vLLM batch concurrent requests themselves). Connection errors, 429 and 5xx answers are retried
+    with exponential back-off; anything else fails at once with the server's message.
+    """
+
+    RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+    def __init__(self, config: LLMConfig):
+        import httpx
+
+        if not config.base_url:
+            raise BackendError("llm.base_url is required for the openai backend, e.g. http://127.0.0.1:8000/v1")
+        self.config = config
+        self.name = config.model
+        self.base_url = config.base_url.rstrip("/")
+        headers = {}
+        api_key = os.environ.get(config.api_key_env)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.client = httpx.Client(headers=headers, timeout=config.timeout_s)
+
+    def generate(self, conversations, max_new_tokens=None, temperature=None):
+        max_new_tokens = max_new_tokens or self.config.max_new_tokens
+        temperature = self.config.temperature if temperature is None else temperature
+        with ThreadPoolExecutor(max_workers=self.config.batch_size) as pool:
+            return list(pool.map(lambda c: self._complete(c, max_new_tokens, temperature), conversations))
+
+    def _complete(self, messages: Messages, max_new_tokens: int, temperature: float) -> Generation:
+        body = {"model": self.config.model, "messages": messages,
+                "max_tokens": max_new_tokens, "temperature": temperature}
+        started = time.perf_counter()
+        data = self._post_with_retries(f"{self.base_url}/chat/completions", body)
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(f"{self.base_url}: the answer has no choices[0].message.content — is it an "
+                               "OpenAI-compatible chat-completions endpoint?") from None
+        usage = data.get("usage") or {}
+        return Generation(text=text.strip(), prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                          completion_tokens=int(usage.get("completion_tokens", 0)),
+                          latency_s=time.perf_counter() - started)
+
+    def _post_with_retries(self, url: str, body: dict) -> dict:
+        import httpx
+
+        problem = ""
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+            try:
+                response = self.client.post(url, json=body)
+            except httpx.TimeoutException:
+                problem = f"no answer within {self.config.timeout_s:g} s"
+                continue
+            except httpx.TransportError as err:
+                problem = f"cannot connect ({type(err).__name__})"
+                continue
+            if response.status_code in self.RETRY_STATUS:
+                problem = f"HTTP {response.status_code}"
+                continue
+            if response.status_code >= 400:
+                raise BackendError(f"{url}: HTTP {response.status_code}: {response.text[:200]}")
+            try:
+                return response.json()
+            except ValueError:
+                raise BackendError(f"{url}: the answer is not JSON — check llm.base_url") from None
+        raise BackendError(
+            f"{url}: {problem} after {self.config.max_retries + 1} attempts — is the server running "
+            "and is llm.base_url right?"
+        )

@@ -1,0 +1,78 @@
+"""A workspace: one folder holding a corpus's index, its configuration and its study runs.
+
+    <workspace>/ragft.yaml   the WorkspaceConfig (models, chunker, retrieval) used by ingest/ask
+    <workspace>/index/       the HybridIndex (see ragft.index.store)
+
+The CLI takes ``--workspace`` (default ``$RAGFT_WORKSPACE`` or ``./ragft-workspace``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragft.config import WorkspaceConfig, load_yaml_model, save_yaml_model
+from ragft.errors import RagftError
+from ragft.corpus import LoadReport, load_folder, make_chunker
+from ragft.index.store import HybridIndex, IngestStats
+from ragft.models.embedder import Embedder
+
+
+def default_workspace() -> Path:
+    return Path(os.environ.get("RAGFT_WORKSPACE", "ragft-workspace"))
+
+
+@dataclass
+class Workspace:
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "ragft.yaml"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / "index"
+
+    def load_config(self) -> WorkspaceConfig:
+        if self.config_path.exists():
+            return load_yaml_model(self.config_path, WorkspaceConfig)
+        return WorkspaceConfig()
+
+    def save_config(self, config: WorkspaceConfig) -> None:
+        save_yaml_model(config, self.config_path)
+
+    def has_index(self) -> bool:
+        return (self.index_dir / "CURRENT").is_file()
+
+    def load_index(self, embedder: Embedder | None) -> HybridIndex:
+        return HybridIndex.load(self.index_dir, embedder)
+
+
+def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder: Embedder,
+           progress: bool = False) -> tuple[LoadReport, IngestStats]:
+    """Load a folder (or file), chunk it, embed what changed, and save the index atomically.
+
+    The folder given is the whole corpus: documents no longer in it leave the index.
+    """
+    report = load_folder(Path(source), progress=progress)
+    chunker_config = config.chunker.model_dump()
+    chunker = make_chunker(config.chunker.kind, **config.chunker.params)
+    previous = _previous_index(workspace)
+    index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder,
+                                     previous=previous, progress=progress)
+    index.save(workspace.index_dir)
+    workspace.save_config(config)
+    return report, stats
+
+
+def _previous_index(workspace: Workspace) -> HybridIndex | None:
+    """The live index, for reusing vectors of unchanged documents; unreadable means rebuild all."""
+    if not workspace.has_index():
+        return None
+    try:
+        return HybridIndex.load(workspace.index_dir, embedder=None)
+    except RagftError as err:
+        print(f"note: {err}; rebuilding the index from scratch")
+        return None
