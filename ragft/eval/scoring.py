@@ -1,0 +1,123 @@
+"""From per-question records to per-question scores, means with CIs, and paired comparisons.
+
+Every question gets the same core metrics whatever its task type (so variants and question
+subsets compare like for like), plus its task's own extras (label accuracy for
+classification, span overlap for extractive QA). Recall metrics always appear beside their
+precision and F1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ragft.eval import metrics as m
+from ragft.eval.evidence import EvidenceSpan, best_coverage
+from ragft.eval.stats import bootstrap_ci, holm_correct, paired_bootstrap
+from ragft.types import Chunk, Hit, QAExample
+
+CORE_METRICS = (
+    "exact_match", "token_precision", "token_recall", "token_f1",
+    "rouge_l_precision", "rouge_l_recall", "rouge_l",
+    "semantic_similarity", "tutorial_token_overlap_recall", "tutorial_rouge_l_recall",
+    "tutorial_token_overlap_precision", "tutorial_token_overlap_f1",
+    "tutorial_rouge_l_precision", "tutorial_rouge_l_f1",
+)
+TUTORIAL_METRICS = ("semantic_similarity", "tutorial_token_overlap_recall", "tutorial_rouge_l_recall")
+RETRIEVAL_METRICS = ("evidence_hit", "evidence_coverage", "doc_recall@k", "doc_hit@k", "doc_mrr", "doc_ndcg@k")
+PRIMARY_BY_TASK = {"short_qa": "token_f1", "multi_hop": "token_f1", "span_qa": "token_f1",
+                   "classification": "label_accuracy", "long_form": "rouge_l"}
+# What each metric is called in tables and plots.
+LABELS = {
+    "exact_match": "EM", "token_precision": "token P", "token_recall": "token R", "token_f1": "token F1",
+    "rouge_l_precision": "ROUGE-L P", "rouge_l_recall": "ROUGE-L R", "rouge_l": "ROUGE-L F1",
+    "semantic_similarity": "semantic sim.", "tutorial_token_overlap_recall": "tutorial token recall",
+    "tutorial_rouge_l_recall": "tutorial ROUGE-L recall", "tutorial_token_overlap_precision": "tutorial token P",
+    "tutorial_token_overlap_f1": "tutorial token F1", "tutorial_rouge_l_precision": "tutorial ROUGE-L P",
+    "tutorial_rouge_l_f1": "tutorial ROUGE-L F1", "label_accuracy": "label accuracy", "span_overlap": "span overlap",
+    "evidence_hit": "evidence hit@k", "evidence_coverage": "evidence coverage", "doc_recall@k": "doc recall@k",
+    "doc_hit@k": "doc hit@k", "doc_mrr": "doc MRR", "doc_ndcg@k": "doc nDCG@k", "judge_correctness": "judge correct",
+    "judge_faithfulness": "judge faithful",
+}
+
+
+def score_question(question: QAExample, record: dict, embed: Callable[[list[str]], np.ndarray],
+                   spans: list[EvidenceSpan], retrieves: bool) -> dict[str, float]:
+    """All metrics of one answer; retrieval metrics only for variants that retrieve."""
+    prediction, golds = record["answer"], question.answers
+    scores = {name: m.ANSWER_METRICS[name](prediction, golds) for name in CORE_METRICS if name in m.ANSWER_METRICS}
+    scores["semantic_similarity"] = m.embedding_similarity(prediction, golds, embed)
+    if question.task_type == "classification":
+        predicted = m.parse_label(prediction)  # None (no label found) is always wrong
+        scores["label_accuracy"] = float(predicted is not None and predicted == m.parse_label(question.answer))
+    if question.task_type == "span_qa":
+        scores["span_overlap"] = m.ANSWER_METRICS["span_overlap"](prediction, golds)
+    if retrieves:
+        scores.update(retrieval_scores(question, record["retrieved"], spans))
+    return scores
+
+
+def retrieval_scores(question: QAExample, retrieved: list[dict], spans: list[EvidenceSpan]) -> dict[str, float]:
+    scores = {}
+    if spans:
+        hits = [Hit(Chunk(r["chunk_id"], r["doc_id"], "", r["start"], r["end"]), r.get("score", 0.0), i + 1)
+                for i, r in enumerate(retrieved)]
+        scores["evidence_coverage"] = best_coverage(spans, hits)
+        scores["evidence_hit"] = float(scores["evidence_coverage"] >= 0.5)
+    # Document-level metrics are meaningless when retrieval is confined to the gold document.
+    if question.evidence_doc_ids and not question.doc_scope:
+        ranked_docs = list(dict.fromkeys(r["doc_id"] for r in retrieved))
+        k = max(len(retrieved), 1)
+        relevant = question.evidence_doc_ids
+        scores["doc_recall@k"] = m.recall_at_k(ranked_docs, relevant, k)
+        scores["doc_hit@k"] = m.hit_at_k(ranked_docs, relevant, k)
+        scores["doc_mrr"] = m.mrr(ranked_docs, relevant)
+        scores["doc_ndcg@k"] = m.ndcg_at_k(ranked_docs, relevant, k)
+    return scores
+
+
+def summarise(per_question: list[dict[str, float]], n_resamples: int = 5000) -> dict[str, dict]:
+    """Mean, 95% bootstrap CI and count for every metric present in any question."""
+    names = list(dict.fromkeys(name for scores in per_question for name in scores))
+    summary = {}
+    for name in names:
+        values = [s[name] for s in per_question if name in s and not _missing(s[name])]
+        if not values:
+            continue
+        mean, low, high = bootstrap_ci(values, n_resamples=n_resamples)
+        summary[name] = {"mean": mean, "low": low, "high": high, "n": len(values)}
+    return summary
+
+
+def compare_to_baseline(scores_by_variant: dict[str, list[dict[str, float]]], baseline: str,
+                        metric_names: list[str], n_resamples: int = 5000) -> list[dict]:
+    """Paired bootstrap of each variant against the baseline on the same questions.
+
+    p-values are Holm–Bonferroni corrected per metric across the variants compared, so that
+    comparing many variants does not manufacture a "significant" winner by chance.
+    """
+    rows = []
+    for metric in metric_names:
+        comparisons, names = [], []
+        for name, scores in scores_by_variant.items():
+            if name == baseline:
+                continue
+            pairs = [(a[metric], b[metric]) for a, b in zip(scores_by_variant[baseline], scores)
+                     if metric in a and metric in b and not _missing(a[metric]) and not _missing(b[metric])]
+            if len(pairs) < 2:
+                continue
+            a, b = zip(*pairs)
+            comparisons.append(paired_bootstrap(a, b, n_resamples=n_resamples, names=(baseline, name)))
+            names.append(name)
+        for name, comparison in zip(names, holm_correct(comparisons)):
+            rows.append({"baseline": baseline, "variant": name, "metric": metric,
+                         "difference": comparison.difference, "low": comparison.low, "high": comparison.high,
+                         "p_value": comparison.p_value, "significant": comparison.significant,
+                         "text": f"{LABELS.get(metric, metric)}: {comparison.describe()}"})
+    return rows
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,255 @@
+"""The study: every variant answers every test question; records are cached and resumable.
+
+Layout of a run folder (``output_dir``, default ``runs/<name>``)::
+
+    indexes/<chunker-hash>/     one workspace per chunker configuration (incrementally updated)
+    records/<variant>-<key>.jsonl  one JSON record per answered question, appended batch by batch
+    results.json, questions.csv, report.html   written by ``ragft.eval.results`` / ``report``
+
+A variant's ``key`` hashes everything that determines its answers (its recipe, the models'
+configs, the embedder, the chunker and the corpus content). Records are reused when the key and
+the question text match, so re-running after changing one variant recomputes only that one,
+and an interrupted run resumes from the last saved batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragft.config import EmbedderConfig
+from ragft.corpus import load_folder, load_qa_file
+from ragft.errors import ConfigError, RagftError
+from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
+from ragft.eval.evidence import EvidenceSpan, locate_all
+from ragft.eval.hygiene import assert_no_overlap
+from ragft.eval.study_config import DatasetConfig, StudyConfig, VariantConfig
+from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
+from ragft.index.store import HybridIndex
+from ragft.models import load_embedder, load_llm
+from ragft.types import Answer, QAExample
+from ragft.workspace import Workspace, ingest
+
+RECORD_FORMAT = 1
+
+
+def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
+    """The questions a dataset config names, sampled and with any task-type override applied."""
+    if dataset.kind == "qa_file":
+        examples = load_qa_file(Path(dataset.path))
+    elif dataset.kind == "kdd_lab":
+        examples = load_kdd_lab_qa(Path(dataset.path), Path(dataset.cuad_dir) if dataset.cuad_dir else None,
+                                   scope_to_contract=dataset.scope_to_contract)
+    else:
+        examples = load_cuad(Path(dataset.cuad_dir), question_style=dataset.question_style,
+                             scope_to_contract=dataset.scope_to_contract)
+    examples = sample(examples, dataset.n, dataset.seed)
+    if dataset.task_type:
+        for example in examples:
+            example.task_type = dataset.task_type
+    if not examples:
+        raise ConfigError(f"{dataset.path or dataset.cuad_dir}: no questions — check the dataset")
+    return examples
+
+
+@dataclass
+class StudyRun:
+    """Everything the scoring and report stages need from a finished run."""
+
+    config: StudyConfig
+    output_dir: Path
+    questions: list[QAExample]
+    records: dict[str, list[dict]]  # variant name -> records in question order
+    evidence: dict[str, list[EvidenceSpan]]  # qid -> gold spans in the corpus
+    index_seconds: dict[str, float] = field(default_factory=dict)  # variant -> build time of its index
+    train_size: int = 0
+
+
+class StudyRunner:
+    def __init__(self, config: StudyConfig, output_dir: Path | None = None, console: Console | None = None):
+        self.config = config
+        self.output_dir = Path(output_dir or config.output_dir or Path("runs") / config.name)
+        self.console = console or Console(stderr=True)
+        self._embedder = None
+        self._llms: dict = {}
+        self._indexes: dict[str, tuple[HybridIndex, float]] = {}
+        self._documents = None
+
+    # ------------------------------------------------------------------ resources
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            self._embedder = load_embedder(self.config.embedder)
+        return self._embedder
+
+    def llm(self, name: str):
+        if name not in self._llms:
+            self.console.print(f"loading model [bold]{name}[/] ({self.config.models[name].model})")
+            self._llms[name] = load_llm(self.config.models[name], progress=True)
+        return self._llms[name]
+
+    def documents(self):
+        if self._documents is None:
+            report = load_folder(Path(self.config.corpus))
+            if not report.documents:
+                raise RagftError(f"{self.config.corpus}: no loadable documents — {report.summary()}")
+            if report.skipped:
+                self.console.print(f"[yellow]{report.summary()}[/]")
+            self._documents = report
+        return self._documents
+
+    def index_for(self, variant: VariantConfig) -> HybridIndex:
+        chunker = variant.chunker or self.config.chunker
+        key = self._index_key(variant)
+        if key not in self._indexes:
+            from ragft.config import WorkspaceConfig
+
+            workspace = Workspace(self.output_dir / "indexes" / key)
+            config = WorkspaceConfig(embedder=self.config.embedder, chunker=chunker)
+            started = time.perf_counter()
+            _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder)
+            # The cost of building this index from scratch (embedding dominates it) — a rebuild
+            # that reused cached vectors would understate it, so take the larger of the two.
+            build_seconds = max(time.perf_counter() - started, stats.seconds)
+            self._indexes[key] = (workspace.load_index(self.embedder), build_seconds)
+        return self._indexes[key][0]
+
+    def corpus_fingerprint(self) -> str:
+        docs = self.documents().documents
+        return _hash(sorted((d.doc_id, d.metadata.get("content_sha256", "")) for d in docs))
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> StudyRun:
+        questions = load_dataset(self.config.test)
+        train_size = self._check_hygiene(questions)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        fingerprint = self.corpus_fingerprint()
+        texts = {d.doc_id: d.text for d in self.documents().documents}
+        evidence = {q.qid: locate_all(texts, q.evidence_doc_ids, q.evidence_texts) for q in questions}
+        resources = StudyResources(embedder=self.embedder, index_for=self.index_for, llm_for=self.llm)
+
+        records, index_seconds = {}, {}
+        for variant in self.config.variants:
+            records[variant.name] = self._run_variant(variant, questions, fingerprint, resources)
+            if variant.type in RETRIEVING_TYPES:
+                self.index_for(variant)  # built already unless every answer came from the cache
+                index_seconds[variant.name] = self._indexes[self._index_key(variant)][1]
+        return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size)
+
+    def judge(self, run: StudyRun):
+        """LLM-as-judge verdicts for every variant, or None when the study configures no judge."""
+        if self.config.judge is None:
+            return None
+        from ragft.eval.judge import Judge, JudgeOutcome
+
+        name = self.config.judge.llm
+        fingerprint = _hash(self.config.models[name].model_dump(exclude={"batch_size", "timeout_s", "max_retries"}))
+        judge = Judge(self.llm(name), fingerprint, self.config.judge.repeats,
+                      self.output_dir / "records" / "judge-cache.jsonl")
+        outcome = JudgeOutcome()
+        for variant in self.config.variants:
+            self.console.print(f"judging {variant.name} ({self.config.judge.repeats}× with {name})")
+            outcome.scores[variant.name], outcome.repeat_means[variant.name] = judge.judge_variant(
+                run.questions, run.records[variant.name], variant.type in RETRIEVING_TYPES)
+        return outcome
+
+    def _check_hygiene(self, questions: list[QAExample]) -> int:
+        """Refuse a test set that overlaps the training set (exact or near-duplicate questions).
+
+        Questions are compared within the same document scope: CUAD asks the same templated
+        question of every contract, and a split by contract is no leak.
+        """
+        if self.config.train is None:
+            return 0
+        train = load_dataset(self.config.train)
+        for scope in sorted({q.doc_scope or "" for q in questions}):
+            assert_no_overlap([q.question for q in train if (q.doc_scope or "") == scope],
+                              [q.question for q in questions if (q.doc_scope or "") == scope],
+                              what="questions")
+        return len(train)
+
+    def _index_key(self, variant: VariantConfig) -> str:
+        chunker = variant.chunker or self.config.chunker
+        return _hash({"chunker": chunker.model_dump(), "embedder": self.config.embedder.model_dump()})[:12]
+
+    def variant_key(self, variant: VariantConfig, fingerprint: str) -> str:
+        recipe = {"variant": variant.model_dump(exclude={"name", "description"}), "format": RECORD_FORMAT,
+                  "embedder": self.config.embedder.model_dump(), "corpus": fingerprint,
+                  "chunker": (variant.chunker or self.config.chunker).model_dump()}
+        if variant.type in USES_LLM:
+            recipe["llm"] = self.config.models[variant.llm].model_dump(exclude={"batch_size", "timeout_s", "max_retries"})
+        return _hash(recipe)[:12]
+
+    def _run_variant(self, variant: VariantConfig, questions: list[QAExample], fingerprint: str,
+                     resources: StudyResources) -> list[dict]:
+        path = self.output_dir / "records" / f"{variant.name}-{self.variant_key(variant, fingerprint)}.jsonl"
+        done = _read_records(path)
+        todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != _question_hash(q)]
+        if todo:
+            answerer = build_answerer(variant, resources)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _progress(self.console) as progress:
+                task = progress.add_task(variant.name, total=len(questions), completed=len(questions) - len(todo))
+                for start in range(0, len(todo), self.config.batch_size):
+                    batch = todo[start:start + self.config.batch_size]
+                    answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch])
+                    fresh = [_record(q, a) for q, a in zip(batch, answers)]
+                    _append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
+                    done.update({r["qid"]: r for r in fresh})
+                    progress.advance(task, len(batch))
+        else:
+            self.console.print(f"{variant.name}: all {len(questions)} answers cached")
+        return [done[q.qid] for q in questions]
+
+
+def _record(question: QAExample, answer: Answer) -> dict:
+    return {
+        "qid": question.qid, "question_hash": _question_hash(question), "question": question.question,
+        "golds": question.answers, "answer": answer.text,
+        "retrieved": [{"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "start": h.chunk.start,
+                       "end": h.chunk.end, "score": round(h.score, 6), "text": h.chunk.text} for h in answer.hits],
+        "latency_s": sum(answer.timings.values()), "timings": answer.timings,
+        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+        "llm_calls": answer.llm_calls,
+    }
+
+
+def _question_hash(question: QAExample) -> str:
+    return _hash([question.question, question.doc_scope])[:16]
+
+
+def _read_records(path: Path) -> dict[str, dict]:
+    """Saved records by qid; a torn last line (a crash mid-write) is ignored, not fatal."""
+    records = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+                records[record["qid"]] = record
+            except (ValueError, KeyError, TypeError):
+                continue
+    return records
+
+
+def _append_records(path: Path, records: list[dict]) -> None:
+    import os
+
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _hash(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)

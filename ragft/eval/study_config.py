@@ -1,0 +1,163 @@
+"""The study configuration: corpus, questions, models and the variants to compare.
+
+A study YAML looks like (see configs/ for complete ones)::
+
+    name: sample-default
+    corpus: builtin:sample              # a folder of documents
+    test: {kind: qa_file, path: builtin:sample/test.jsonl}
+    train: {kind: qa_file, path: builtin:sample/train.jsonl}
+    models:
+      small: {model: builtin:smollm2-135m, max_new_tokens: 48}
+    variants:
+      - {name: closed-book, type: closed_book, llm: small}
+      - {name: naive-rag, type: rag, llm: small, retrieval: {mode: dense, top_k: 5}}
+
+Relative paths are resolved against the YAML file's folder; ``builtin:sample`` names the
+shipped sample; ``$VARS`` and ``~`` are expanded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ragft.config import (
+    ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, _Strict, load_yaml_model,
+)
+from ragft.errors import ConfigError
+
+VARIANT_TYPES = ("closed_book", "rag", "extractive")
+
+
+class DatasetConfig(_Strict):
+    """Where questions come from; ``kind`` picks the adapter."""
+
+    kind: Literal["qa_file", "kdd_lab", "cuad"] = "qa_file"
+    path: str | None = None  # qa_file: CSV/JSONL; kdd_lab: the lab's *_qa.csv
+    cuad_dir: str | None = None  # kdd_lab (for gold clauses) and cuad
+    task_type: str | None = None  # override the file's task type
+    n: int | None = Field(None, ge=1)  # sample this many questions (reproducibly)
+    seed: int = 0
+    scope_to_contract: bool = True  # CUAD/lab: retrieve only within the question's contract
+    question_style: Literal["tutorial", "cuad"] = "tutorial"
+
+    @model_validator(mode="after")
+    def _needs_a_source(self):
+        if self.kind in ("qa_file", "kdd_lab") and not self.path:
+            raise ValueError(f"a {self.kind} dataset needs 'path'")
+        if self.kind == "cuad" and not self.cuad_dir:
+            raise ValueError("a cuad dataset needs 'cuad_dir'")
+        return self
+
+
+class VariantConfig(_Strict):
+    """One recipe to score: which model, which pipeline (or none)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    type: Literal["closed_book", "rag", "extractive"]
+    llm: str = "default"  # a key of StudyConfig.models (unused by 'extractive')
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    chunker: ChunkerConfig | None = None  # None: the study's chunker
+    system_prompt: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1)
+    description: str = ""
+
+
+class JudgeConfig(_Strict):
+    """LLM-as-judge: which model, how many repeated judgements (their spread is reported)."""
+
+    llm: str
+    repeats: int = Field(3, ge=1)
+
+
+class CostAssumptions(_Strict):
+    """Prices and traffic for the cost model (``ragft.eval.cost``); use is measured by the study.
+
+    Defaults describe a modest self-hosted deployment billed for busy time only; set
+    ``always_on: true`` for a machine rented around the clock (744 h a month).
+    """
+
+    hardware_usd_per_hour: float = Field(1.0, ge=0)  # the machine that serves the model
+    always_on: bool = False
+    api_usd_per_1k_input_tokens: float = Field(0.0, ge=0)  # hosted models billed per token
+    api_usd_per_1k_output_tokens: float = Field(0.0, ge=0)
+    retrieval_usd_per_hour: float = Field(0.10, ge=0)  # vector store hosting, for variants that retrieve
+    queries_per_month: float = Field(100_000, ge=0)
+    months: int = Field(12, ge=1)
+
+
+class ConstraintsConfig(_Strict):
+    """What the recommendation must respect."""
+
+    min_quality: float | None = None  # on the primary metric
+    max_latency_s: float | None = None  # per query
+    max_monthly_cost: float | None = None
+
+
+class StudyConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    corpus: str
+    test: DatasetConfig
+    train: DatasetConfig | None = None
+    models: dict[str, LLMConfig] = Field(default_factory=lambda: {"default": LLMConfig()})
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    chunker: ChunkerConfig = Field(default_factory=ChunkerConfig)
+    variants: list[VariantConfig] = Field(min_length=1)
+    judge: JudgeConfig | None = None
+    primary_metric: str | None = None  # default: chosen from the task type
+    baseline: str | None = None  # variant the others are compared with; default: the first
+    cost: CostAssumptions = Field(default_factory=CostAssumptions)
+    constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
+    output_dir: str | None = None  # default: runs/<name> beside the working directory
+    batch_size: int = Field(16, ge=1)  # questions per saved batch (the resume granularity)
+
+    @model_validator(mode="after")
+    def _references_exist(self):
+        names = [v.name for v in self.variants]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"variant names must be unique; repeated: {', '.join(duplicates)}")
+        for variant in self.variants:
+            if variant.type != "extractive" and variant.llm not in self.models:
+                raise ValueError(f"variant {variant.name!r} uses llm {variant.llm!r}, which is not in "
+                                 f"models ({', '.join(self.models) or 'none'})")
+        if self.judge and self.judge.llm not in self.models:
+            raise ValueError(f"judge.llm {self.judge.llm!r} is not in models")
+        if self.baseline and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not a variant name")
+        return self
+
+
+def load_study_config(path: Path) -> StudyConfig:
+    """Read and validate a study YAML, resolving its paths relative to the file."""
+    path = Path(path)
+    config = load_yaml_model(path, StudyConfig)
+    base = path.resolve().parent
+    config.corpus = resolve_path(config.corpus, base)
+    for dataset in (config.test, config.train):
+        if dataset is None:
+            continue
+        if dataset.path:
+            dataset.path = resolve_path(dataset.path, base)
+        if dataset.cuad_dir:
+            dataset.cuad_dir = resolve_path(dataset.cuad_dir, base)
+    for name, value in (("corpus", config.corpus), ("test.path", config.test.path),
+                        ("test.cuad_dir", config.test.cuad_dir)):
+        if value and not Path(value).exists():
+            raise ConfigError(f"{path}: {name} {value} does not exist — fix the path (relative paths "
+                              "are resolved against the config file's folder)")
+    return config
+
+
+def resolve_path(value: str, base: Path) -> str:
+    """``builtin:sample[/file]`` → the shipped sample; else expand $VARS/~ and anchor at ``base``."""
+    from ragft.data import SAMPLE_DIR
+
+    if value.startswith("builtin:sample"):
+        rest = value.removeprefix("builtin:sample").lstrip("/")
+        return str(SAMPLE_DIR / (rest or "docs"))
+    expanded = Path(os.path.expandvars(os.path.expanduser(value)))
+    return str(expanded if expanded.is_absolute() else (base / expanded).resolve())

@@ -1,0 +1,124 @@
+"""The study's results as a table in the terminal (rich), printed after ``ragft study`` / ``ragft report``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# The KDD 2024 tutorial's three metrics, with short headings (the table must fit 80 columns).
+TUTORIAL_COLUMNS = (
+    ("semantic_similarity", "Semantic\nsim."),
+    ("tutorial_token_overlap_recall", "Token\nrecall"),
+    ("tutorial_rouge_l_recall", "ROUGE-L\nrecall"),
+)
+
+
+def print_summary(results: dict, console: Console | None = None, report_path: Path | None = None) -> None:
+    """One row per variant: primary metric (mean and 95% CI), token F1, the KDD 2024 tutorial's three
+    metrics, evidence hit (when any variant retrieves), seconds and dollars per query; then the
+    recommendation and where the report is."""
+    console = console or Console()
+    variants = [v for v in results.get("variants") or [] if isinstance(v, dict)]
+    labels = results.get("labels") or {}
+    primary = results.get("primary_metric") or "token_f1"
+    baseline = results.get("baseline")
+    recommendation = results.get("recommendation") or {}
+    recommended = recommendation.get("variant") if isinstance(recommendation, dict) else None
+    label = lambda metric: str(labels.get(metric, metric))  # noqa: E731
+
+    columns: list[tuple[str, str]] = [(primary, f"{label(primary)}\n[95% CI]")]
+    if primary != "token_f1" and _any(variants, "token_f1"):
+        columns.append(("token_f1", label("token_f1").replace(" ", "\n", 1)))
+    columns += [(m, title) for m, title in TUTORIAL_COLUMNS if m != primary and _any(variants, m)]
+    if primary != "evidence_hit" and _any(variants, "evidence_hit"):
+        columns.append(("evidence_hit", "Evid.\nhit"))
+
+    study = results.get("study") or {}
+    title = f"ragft study: {study.get('name') or 'unnamed'}"
+    if study.get("n_questions") is not None:
+        title += f" ({study['n_questions']} questions)"
+    tutorial = [m for m, _ in TUTORIAL_COLUMNS if m in {c for c, _ in columns}]
+    caption = ("Semantic sim., Token recall, ROUGE-L recall: the KDD 2024 tutorial's metrics. "
+               if tutorial else "") + "s/q: seconds per query; $/1k q: modelled dollars per 1,000 queries."
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                  header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("Variant", overflow="fold")
+    for _, heading in columns:
+        table.add_column(heading, justify="right", no_wrap=True)
+    table.add_column("s/q", justify="right", no_wrap=True)
+    table.add_column("$/1k q", justify="right", no_wrap=True)
+
+    best = _best(variants, primary)
+    for variant in variants:
+        name = str(variant.get("name", "?"))
+        cell = Text(name, style="bold green" if name == recommended else "")
+        if name == recommended:
+            cell.append(" ★", style="green")
+        if name == baseline:
+            cell.append("\n(baseline)", style="dim")
+        row = [cell]
+        for i, (metric, _) in enumerate(columns):
+            mean, low, high = _stat(variant, metric)
+            if mean is None:
+                row.append(Text("—", style="dim"))
+            elif i == 0:
+                text = Text(f"{mean:.3f}", style="bold green" if best is not None and mean == best else "")
+                text.append(f"\n[{low:.2f}–{high:.2f}]" if low is not None and high is not None else "\n(no CI)",
+                            style="dim")
+                row.append(text)
+            else:
+                row.append(Text(f"{mean:.3f}"))
+        cost = variant.get("cost") or {}
+        row.append(_cell(_num(cost.get("seconds_per_query")), "{:.2f}"))
+        row.append(_cell(_num(cost.get("per_1k_queries")), "${:,.2f}"))
+        table.add_row(*row)
+    console.print(table)
+
+    if recommended:
+        reasons = recommendation.get("reasoning") or []
+        line = Text("Recommendation: ", style="bold")
+        line.append(str(recommended), style="bold green")
+        if reasons:
+            line.append(f" — {reasons[0]}")
+        console.print(line)
+    else:
+        console.print(Text("Recommendation: none (no variant met the constraints)", style="bold yellow"))
+    if report_path is not None:
+        line = Text("Report: ", style="bold")
+        line.append(str(report_path))
+        console.print(line)
+
+
+def _num(value) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _stat(variant: dict, metric: str) -> tuple[float | None, float | None, float | None]:
+    entry = (variant.get("metrics") or {}).get(metric)
+    if not isinstance(entry, dict):
+        return _num(entry), None, None
+    return _num(entry.get("mean")), _num(entry.get("low")), _num(entry.get("high"))
+
+
+def _any(variants: list[dict], metric: str) -> bool:
+    return any(_stat(v, metric)[0] is not None for v in variants)
+
+
+def _best(variants: list[dict], metric: str) -> float | None:
+    means = [m for m in (_stat(v, metric)[0] for v in variants) if m is not None]
+    return max(means) if len(means) >= 2 else None
+
+
+def _cell(value: float | None, fmt: str) -> Text:
+    return Text("—", style="dim") if value is None else Text(fmt.format(value))

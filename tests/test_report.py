@@ -1,0 +1,349 @@
+"""The HTML study report and the terminal summary.
+
+Rendering is checked on a small hand-built ``results`` dict (three variants, three questions;
+one variant without confidence intervals; a model answer holding a <script> payload). The last
+tests open the written report in a real headless Chromium (Debian's ``chromium`` package) and
+check the DOM it builds and that a screenshot comes out; they skip when Chromium is absent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import struct
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ragft.errors import RagftError
+from ragft.eval.report import RADAR_AXES, SECTIONS, render_report, write_report
+from ragft.eval.summary import print_summary
+
+SECTION_IDS = [sid for sid, _ in SECTIONS]
+PAYLOAD = "<script>alert(1)</script>"
+SOURCE_PAYLOAD = '<img src=x onerror="alert(2)">'
+LABELS = {
+    "exact_match": "EM", "token_precision": "token P", "token_recall": "token R", "token_f1": "token F1",
+    "rouge_l_precision": "ROUGE-L P", "rouge_l_recall": "ROUGE-L R", "rouge_l": "ROUGE-L F1",
+    "semantic_similarity": "semantic sim.", "tutorial_token_overlap_recall": "tutorial token recall",
+    "tutorial_rouge_l_recall": "tutorial ROUGE-L recall", "evidence_hit": "evidence hit@k",
+    "evidence_coverage": "evidence coverage",
+}
+ANSWER_METRICS = ["exact_match", "token_precision", "token_recall", "token_f1", "rouge_l_precision",
+                  "rouge_l_recall", "rouge_l", "semantic_similarity", "tutorial_token_overlap_recall",
+                  "tutorial_rouge_l_recall"]
+
+
+def _metric(mean, low=None, high=None, n=3):
+    return {"mean": mean, "low": low, "high": high, "n": n}
+
+
+def _cost(seconds, prompt, completion, calls, index_s, train_s, per_1k, monthly, first_month=None, months=12):
+    first = monthly if first_month is None else first_month
+    cumulative = [first + monthly * m for m in range(months)]
+    return {"seconds_per_query": seconds, "prompt_tokens_per_query": prompt,
+            "completion_tokens_per_query": completion, "llm_calls_per_query": calls,
+            "index_build_seconds": index_s, "training_seconds": train_s, "per_1k_queries": per_1k,
+            "monthly": cumulative[-1] / months, "total": cumulative[-1], "months": months, "cumulative": cumulative}
+
+
+def _scores(base: float, retrieval: bool) -> dict:
+    scores = {m: round(min(base + 0.01 * i, 1.0), 3) for i, m in enumerate(ANSWER_METRICS)}
+    if retrieval:
+        scores.update(evidence_hit=1.0 if base > 0.3 else 0.0, evidence_coverage=base)
+    return scores
+
+
+def make_results() -> dict:
+    """A small but realistic results.json: closed-book baseline, a RAG variant, a fine-tune without CIs."""
+    closed = {m: _metric(0.2 + 0.01 * i, 0.1 + 0.01 * i, 0.3 + 0.01 * i) for i, m in enumerate(ANSWER_METRICS)}
+    rag = {m: _metric(0.5 + 0.01 * i, 0.35 + 0.01 * i, 0.65 + 0.01 * i) for i, m in enumerate(ANSWER_METRICS)}
+    rag.update(evidence_hit=_metric(0.667, 0.0, 1.0), evidence_coverage=_metric(0.5, 0.1, 0.9))
+    tuned = {m: _metric(0.3 + 0.01 * i) for i, m in enumerate(ANSWER_METRICS)}  # low/high null: no CI
+    source = {"rank": 1, "doc_id": "handbook.md", "start": 0, "end": 120,
+              "text": f"Travel claims above the limit need the CFO's approval. {SOURCE_PAYLOAD}"}
+    questions = []
+    for k, (question, gold) in enumerate([
+        ("Who approves travel claims above the limit?", ["the CFO", "Chief Financial Officer"]),
+        ("How many days of leave do new staff get?", ["25 days"]),
+        ("Is remote work allowed on Fridays?", ["yes"]),
+    ]):
+        questions.append({
+            "qid": f"q{k + 1}", "question": question, "golds": gold, "task_type": "short_qa",
+            "evidence_doc_ids": ["handbook.md"],
+            "answers": {
+                "closed-book": {"answer": "I don't know.", "scores": _scores(0.1 * k, False), "latency_s": 0.4,
+                                "sources": []},
+                "rag": {"answer": PAYLOAD + " the CFO" if k == 0 else "25 days & more",
+                        "scores": _scores(0.4 + 0.1 * k, True), "latency_s": 0.9,
+                        "sources": [source, {**source, "rank": 2, "doc_id": "faq.md", "text": "Fridays: office."}]},
+                "ft-lora": {"answer": "The CFO approves them.", "scores": _scores(0.3, False), "latency_s": 0.5,
+                            "sources": []},
+            },
+        })
+    comparisons = []
+    for metric in ANSWER_METRICS:
+        comparisons.append({"baseline": "closed-book", "variant": "rag", "metric": metric, "difference": 0.3,
+                            "low": 0.12, "high": 0.45, "p_value": 0.004, "significant": True,
+                            "text": f"{LABELS[metric]}: rag is better than closed-book by 0.30 "
+                                    "(95% CI 0.12–0.45, p=0.004)"})
+        comparisons.append({"baseline": "closed-book", "variant": "ft-lora", "metric": metric, "difference": 0.1,
+                            "low": None, "high": None, "p_value": 0.41, "significant": False,
+                            "text": f"{LABELS[metric]}: no significant difference between closed-book "
+                                    "and ft-lora (p=0.410)"})
+    return {
+        "study": {"name": "handbook <pilot>", "created": "2026-01-02 03:04:05", "ragft_version": "0.1.0",
+                  "corpus": "data/handbook", "n_questions": 3, "n_train": 40, "task_types": {"short_qa": 3},
+                  "config": {"embedder": {"model": "builtin:all-minilm-l6-v2"},
+                             "cost": {"hardware_usd_per_hour": 1.0, "always_on": False,
+                                      "api_usd_per_1k_input_tokens": 0.0, "api_usd_per_1k_output_tokens": 0.0,
+                                      "retrieval_usd_per_hour": 0.1, "queries_per_month": 100000.0, "months": 12}},
+                  "full_size_hint": "This run scored a sample of 3 questions; "
+                                    "remove test.n and run `ragft study c.yaml`."},
+        "primary_metric": "token_f1", "baseline": "closed-book",
+        "metric_order": [*ANSWER_METRICS, "evidence_hit", "evidence_coverage"],
+        "labels": LABELS,
+        "tutorial_metrics": ["semantic_similarity", "tutorial_token_overlap_recall", "tutorial_rouge_l_recall"],
+        "variants": [
+            {"name": "closed-book", "type": "closed_book", "description": "tiny LLM, no retrieval", "llm": "tiny",
+             "metrics": closed, "cost": _cost(0.4, 40, 20, 1, 0, 0, 0.11, 11.0)},
+            {"name": "rag", "type": "rag", "description": "tiny LLM + dense top-5", "llm": "tiny",
+             "metrics": rag, "cost": _cost(0.9, 900, 20, 1, 12.5, 0, 0.0, 0.0)},  # zero modelled cost
+            {"name": "ft-lora", "type": "finetuned", "description": "tiny LLM, LoRA on 40 examples", "llm": "tiny",
+             "metrics": tuned, "cost": _cost(0.5, 40, 20, 1, 0, 300.0, 0.14, 5.0, first_month=40.0)},
+        ],
+        "comparisons": comparisons,
+        "break_even": [{"a": "closed-book", "b": "ft-lora", "month": 6}],
+        "recommendation": {"variant": "rag", "reasoning": ["rag has the highest token F1: 0.530 (95% CI 0.38–0.68).",
+                                                           "closed-book is significantly worse."],
+                           "tied_with_best": ["rag"], "constraints": {"min_quality": None},
+                           "primary_metric": "token_f1"},
+        "questions": questions,
+    }
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    return make_results()
+
+
+@pytest.fixture(scope="module")
+def page(results) -> str:
+    return render_report(results)
+
+
+class _Dom(HTMLParser):
+    """The bits of a document the tests look at."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: dict[str, int] = {}
+        self.ids: dict[str, str] = {}
+        self.h2: list[str] = []
+        self.text: list[str] = []
+        self._in_h2 = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.setdefault(attrs["id"], tag)
+        self._in_h2 = tag == "h2" or self._in_h2
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_h2:
+            self.h2.append(data.strip())
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+def test_every_section_has_its_id_and_heading(page):
+    dom = _Dom(page)
+    for sid, heading in SECTIONS:
+        assert dom.ids.get(sid) == "section", sid
+        assert heading in dom.h2
+    assert page.count("<section ") == page.count("</section>") == len(SECTIONS)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+def test_model_and_document_text_is_escaped(page):
+    assert PAYLOAD not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert SOURCE_PAYLOAD not in page and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert "handbook &lt;pilot&gt;" in page  # the study name came from the config
+    assert "<script" not in page.lower()  # the report has no script at all
+
+
+def test_report_is_self_contained(page):
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert "<link" not in page.lower() and "@import" not in page and "url(http" not in page
+    assert page.count("<svg") >= 7  # 4 bar charts (token F1, ROUGE-L, semantic sim., evidence hit) + radar + 2
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+
+
+def test_metrics_table_shows_ci_best_and_missing(page, results):
+    metrics = page.split('id="metrics"')[1].split("</section>")[0]
+    assert "0.530 <span class=\"ci\">[0.380–0.680]</span>" in metrics  # rag's token F1 with its CI
+    assert "no CI" in metrics  # ft-lora has no CI
+    assert 'class="best"' in metrics
+    assert "not measured for this variant" in metrics  # evidence hit for closed-book
+    assert "precision and F1 beside them" in metrics
+    assert not re.search(r"\bnan\b", page, re.I)
+
+
+def test_summary_states_recommendation_and_comparisons(page):
+    summary = page.split('id="summary"')[1].split("</section>")[0]
+    assert "Recommendation: rag" in summary
+    assert "rag has the highest token F1" in summary
+    assert "data/handbook" in summary and "short_qa: 3" in summary
+    assert "a significant difference" in summary
+    assert "not significant — the data cannot tell them apart" in summary
+
+
+def test_radar_axes_cost_roi_and_comparisons(page):
+    radar = page.split('id="radar"')[1].split("</section>")[0]
+    for _, label in RADAR_AXES:
+        assert f">{label}<" in radar  # an SVG text element, exactly this label
+    assert [label for _, label in RADAR_AXES] == ["Semantic similarity", "Token overlap recall", "ROUGE-L recall"]
+    cost = page.split('id="cost"')[1].split("</section>")[0]
+    assert "$0.110" in cost and "$0" in cost and "300.0" in cost and "12-month total" in cost
+    assert "quality vs cost per 1,000 queries" in cost
+    roi = page.split('id="roi"')[1].split("</section>")[0]
+    assert "break even in month 6" in roi and "month 6" in roi
+    comparisons = page.split('id="comparisons"')[1].split("</section>")[0]
+    assert "Holm-corrected per metric" in comparisons and "cannot tell the two apart" in comparisons
+    assert comparisons.count("<tr>") == 1 + 2 * len(ANSWER_METRICS)
+    assert comparisons.index("token F1") < comparisons.index("EM")  # primary metric first
+
+
+def test_question_drill_down(page):
+    questions = page.split('id="questions"')[1].split("</section>")[0]
+    assert questions.count("<details class='q'>") == 3
+    assert "Chief Financial Officer" in questions and "25 days &amp; more" in questions
+    assert "handbook.md" in questions and "evidence doc" in questions
+    assert "q1" in questions and "rag 0.43" in questions  # compact per-variant score in the summary line
+
+
+def test_footer_says_how_to_regenerate(page, tmp_path):
+    assert "ragft report RUN_DIR" in page
+    assert "remove test.n and run" in page
+    assert f"ragft report {tmp_path}" in render_report(make_results(), run_dir=tmp_path)
+
+
+def test_degenerate_runs_render(results):
+    """One variant, no retrieval metrics, no CIs, NaN values, zero cost, no comparisons or questions."""
+    single = copy.deepcopy(results)
+    variant = single["variants"][2]
+    variant["metrics"]["token_f1"] = {"mean": float("nan"), "low": None, "high": None, "n": 0}
+    variant["cost"] = {k: (0.0 if not isinstance(v, list) else [0.0] * len(v)) for k, v in variant["cost"].items()}
+    single.update(variants=[variant], comparisons=[], break_even=[], questions=[], recommendation={},
+                  metric_order=ANSWER_METRICS, baseline="ft-lora")
+    page = render_report(single)
+    assert all(f'id="{sid}"' in page for sid in SECTION_IDS)
+    assert "nothing to compare" in page and "No break-even" in page
+    assert not re.search(r"\bnan\b", page, re.I)
+
+    bare = render_report({"variants": [], "questions": []})
+    assert all(f'id="{sid}"' in bare for sid in SECTION_IDS)
+
+
+def test_write_report_is_atomic(tmp_path, results):
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    path = write_report(tmp_path)
+    assert path == tmp_path / "report.html"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "results.json"]
+    assert path.read_text(encoding="utf-8") == render_report(results, run_dir=tmp_path)
+    with pytest.raises(RagftError, match="not found"):
+        write_report(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------------------------ summary
+
+def test_print_summary(results):
+    console = Console(record=True, width=80, force_terminal=False)
+    print_summary(results, console, report_path=Path("/runs/x/report.html"))
+    text = console.export_text()
+    for name in ("closed-book", "rag", "ft-lora"):
+        assert name in text
+    assert "[0.38–0.68]" in text and "(no CI)" in text  # rag's CI; ft-lora has none
+    assert "Recommendation: rag" in text and "/runs/x/report.html" in text
+    assert "Evid." in text and "$0.11" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_print_summary_without_retrieval_or_recommendation(results):
+    minimal = copy.deepcopy(results)
+    minimal["variants"] = [minimal["variants"][0]]
+    minimal["recommendation"] = {}
+    console = Console(record=True, width=100, force_terminal=False)
+    print_summary(minimal, console)
+    text = console.export_text()
+    assert "closed-book" in text and "Evid." not in text and "Report:" not in text
+    assert "Recommendation: none" in text
+
+
+# ----------------------------------------------------------------------- headless Chromium
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (apt-get install -y chromium) — browser check skipped")
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def written_report(tmp_path_factory, results) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return write_report(run_dir)
+
+
+@needs_chromium
+def test_report_renders_in_headless_chromium(written_report, tmp_path):
+    done = _chromium(tmp_path, "--dump-dom", written_report.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = _Dom(done.stdout)
+    for sid, heading in SECTIONS:
+        assert dom.ids.get(sid) == "section", f"section #{sid} missing from the rendered DOM"
+        assert heading in dom.h2
+    assert dom.tags.get("svg", 0) >= 7
+    assert dom.tags.get("details", 0) >= 3
+    assert dom.tags.get("script", 0) == 0, "a <script> element made it into the live DOM"
+    assert dom.tags.get("img", 0) == 0
+    assert PAYLOAD in "".join(dom.text)  # shown to the reader as text
+
+
+@needs_chromium
+def test_report_screenshot_in_headless_chromium(written_report, tmp_path):
+    shot = tmp_path / "report.png"
+    done = _chromium(tmp_path, "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,4000",
+                     written_report.as_uri())
+    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1280, 4000)
+    assert shot.stat().st_size > 50_000  # text, tables and plots, not a blank page
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(shot) as image:
+        colours = image.convert("RGB").resize((320, 1000)).getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 100

@@ -1,0 +1,177 @@
+"""The study harness end to end on a tiny corpus: records, caching, resume, hygiene, bad config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ragft.errors import ConfigError, RagftError
+from ragft.eval import variants as variant_builders
+from ragft.eval.results import build_results, write_results
+from ragft.eval.study import StudyRunner
+from ragft.eval.study_config import load_study_config
+
+DOCS = {
+    "ferry.md": "# Ferry\nThe Skerry Line ferry leaves Port Alda at 07:40 every weekday. Bicycles travel free of charge.",
+    "canteen.txt": "The staff canteen serves lunch between noon and 14:00. Vegetarian dishes are always available.",
+    "security.md": "# Security\nBadge code QX-7731 opens the server room. Lost badges must be reported within 24 hours.",
+    "leave.txt": "Employees accrue 27 days of annual leave. Up to five unused days carry over to the next year.",
+}
+TEST = [
+    {"id": "t1", "question": "When does the ferry leave Port Alda?", "answers": ["07:40"],
+     "evidence_doc_ids": ["ferry.md"], "evidence_texts": ["leaves Port Alda at 07:40 every weekday"]},
+    {"id": "t2", "question": "Which code opens the server room?", "answers": ["QX-7731"],
+     "evidence_doc_ids": ["security.md"], "evidence_texts": ["Badge code QX-7731 opens the server room."]},
+    {"id": "t3", "question": "How many days of annual leave do employees accrue?", "answers": ["27 days", "27"],
+     "evidence_doc_ids": ["leave.txt"], "evidence_texts": ["Employees accrue 27 days of annual leave."]},
+    {"id": "t4", "question": "Do bicycles cost extra on the ferry?", "answers": ["no"], "task_type": "classification",
+     "evidence_doc_ids": ["ferry.md"], "evidence_texts": ["Bicycles travel free of charge."]},
+]
+TRAIN = [{"id": "r1", "question": "At what time is the weekday Skerry Line departure?", "answers": ["07:40"]}]
+
+
+def write_study(tmp_path: Path, variants: list[dict], **extra) -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir(exist_ok=True)
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(q) + "\n" for q in TEST), encoding="utf-8")
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(q) + "\n" for q in TRAIN), encoding="utf-8")
+    config = {
+        "name": "tiny", "corpus": "corpus", "output_dir": str(tmp_path / "run"),
+        "test": {"kind": "qa_file", "path": "test.jsonl"}, "train": {"kind": "qa_file", "path": "train.jsonl"},
+        "models": {"small": {"model": "builtin:smollm2-135m", "max_new_tokens": 12, "batch_size": 4}},
+        "chunker": {"kind": "sentence", "params": {"max_chars": 200}}, "batch_size": 2,
+        "variants": variants, **extra,
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+EXTRACTIVE = {"name": "extractive", "type": "extractive", "retrieval": {"mode": "hybrid", "top_k": 2}}
+EXTRACTIVE_DENSE = {"name": "extractive-dense", "type": "extractive", "retrieval": {"mode": "dense", "top_k": 1}}
+
+
+def run(path: Path):
+    runner = StudyRunner(load_study_config(path))
+    study_run = runner.run()
+    return runner, study_run
+
+
+def test_study_scores_every_variant_on_the_same_questions(tmp_path, embedder):
+    path = write_study(tmp_path, [EXTRACTIVE, EXTRACTIVE_DENSE])
+    runner, study_run = run(path)
+    assert [r["qid"] for r in study_run.records["extractive"]] == ["t1", "t2", "t3", "t4"]
+    assert [r["qid"] for r in study_run.records["extractive-dense"]] == ["t1", "t2", "t3", "t4"]
+    first = study_run.records["extractive"][1]
+    assert "QX-7731" in first["answer"] and first["retrieved"][0]["doc_id"] == "security.md"
+    results = build_results(study_run, runner.embedder.embed)
+    paths = write_results(results, study_run.output_dir)
+    by_name = {v["name"]: v for v in results["variants"]}
+    assert by_name["extractive"]["metrics"]["evidence_hit"]["mean"] == 1.0
+    assert 0 <= by_name["extractive"]["metrics"]["token_f1"]["low"] <= by_name["extractive"]["metrics"]["token_f1"]["high"]
+    assert results["comparisons"] and results["recommendation"]["variant"] in by_name
+    assert json.loads(paths["json"].read_text())["study"]["n_questions"] == 4
+    with open(paths["csv"], newline="") as handle:
+        assert len(list(csv.reader(handle))) == 1 + 4 * 2  # header + questions × variants
+
+
+def test_rerun_reuses_cache_and_recomputes_only_the_changed_variant(tmp_path, embedder, monkeypatch):
+    path = write_study(tmp_path, [EXTRACTIVE, EXTRACTIVE_DENSE])
+    run(path)
+    calls = []
+    original = variant_builders.ExtractiveBaseline.answer_batch
+
+    def counting(self, questions, doc_scopes=None):
+        calls.append((self.retrieval.mode, self.retrieval.top_k, len(questions)))
+        return original(self, questions, doc_scopes)
+
+    monkeypatch.setattr(variant_builders.ExtractiveBaseline, "answer_batch", counting)
+    run(path)
+    assert calls == []  # everything cached
+    changed = dict(EXTRACTIVE_DENSE, retrieval={"mode": "dense", "top_k": 3})
+    path = write_study(tmp_path, [EXTRACTIVE, changed])
+    run(path)
+    assert calls and all(call[:2] == ("dense", 3) for call in calls)
+
+
+def test_interrupted_study_resumes_from_the_last_saved_batch(tmp_path, embedder, monkeypatch):
+    path = write_study(tmp_path, [EXTRACTIVE])
+    original = variant_builders.ExtractiveBaseline.answer_batch
+    answered = []
+
+    def crash_on_second_batch(self, questions, doc_scopes=None):
+        if answered:
+            raise KeyboardInterrupt
+        answered.extend(questions)
+        return original(self, questions, doc_scopes)
+
+    monkeypatch.setattr(variant_builders.ExtractiveBaseline, "answer_batch", crash_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run(path)
+    assert len(answered) == 2  # batch_size 2: the first batch was saved
+    resumed = []
+
+    def recording(self, questions, doc_scopes=None):
+        resumed.extend(questions)
+        return original(self, questions, doc_scopes)
+
+    monkeypatch.setattr(variant_builders.ExtractiveBaseline, "answer_batch", recording)
+    _, study_run = run(path)
+    assert resumed == [q["question"] for q in TEST[2:]]
+    assert len(study_run.records["extractive"]) == 4
+
+
+def test_llm_variants_with_the_builtin_model(tmp_path, embedder, small_llm):
+    path = write_study(tmp_path, [{"name": "closed-book", "type": "closed_book", "llm": "small"},
+                                  {"name": "rag", "type": "rag", "llm": "small", "retrieval": {"top_k": 2}}])
+    runner, study_run = run(path)
+    rag = study_run.records["rag"]
+    assert all(r["prompt_tokens"] > 0 and r["completion_tokens"] > 0 and r["llm_calls"] == 1 for r in rag)
+    assert all(r["retrieved"] for r in rag) and not study_run.records["closed-book"][0]["retrieved"]
+    # Context makes the prompt longer than the bare question.
+    assert rag[0]["prompt_tokens"] > study_run.records["closed-book"][0]["prompt_tokens"]
+    results = build_results(study_run, runner.embedder.embed)
+    cost = {v["name"]: v["cost"] for v in results["variants"]}
+    assert cost["rag"]["seconds_per_query"] > 0 and cost["rag"]["per_1k_queries"] > 0
+
+
+def test_test_set_overlapping_training_is_refused(tmp_path):
+    path = write_study(tmp_path, [EXTRACTIVE])
+    leaked = TRAIN + [{"id": "r2", "question": "when does the ferry leave port alda", "answers": ["07:40"]}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(q) + "\n" for q in leaked), encoding="utf-8")
+    with pytest.raises(RagftError, match=r"1 of 4 test questions overlap the training questions"):
+        StudyRunner(load_study_config(path)).run()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"variants": [{"name": "x", "type": "magic"}]}, r"variants\.0\.type: Input should be 'closed_book', 'rag'"),
+    ({"variants": [{"name": "x", "type": "rag", "llm": "huge"}]}, r"uses llm 'huge', which is not in models"),
+    ({"variants": []}, r"variants: List should have at least 1 item"),
+    ({"corpus": "nowhere"}, r"corpus .*nowhere does not exist"),
+    ({"colour": "blue"}, r"colour: Extra inputs are not permitted"),
+])
+def test_bad_config_is_one_clear_error(tmp_path, change, message):
+    path = write_study(tmp_path, [EXTRACTIVE])
+    config = yaml.safe_load(path.read_text())
+    config.update(change)
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=message):
+        load_study_config(path)
+
+
+def test_cli_reports_bad_config_without_traceback(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ncorpus: [unclosed\n")
+    result = subprocess.run([sys.executable, "-m", "ragft.cli", "study", str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "bad.yaml: not valid YAML" in result.stderr
