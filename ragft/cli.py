@@ -101,7 +101,7 @@ def ask(
 ):
     """Answer a question from the indexed documents, with numbered sources."""
     from ragft.models import load_embedder, load_llm
-    from ragft.rag.pipeline import ClosedBook, NaiveRAG
+    from ragft.rag.pipeline import ClosedBook, naive_rag
 
     _quiet_libraries()
     ws = _workspace(workspace)
@@ -116,13 +116,13 @@ def ask(
         pipeline = ClosedBook(load_llm(config.llm))
     else:
         index = ws.load_index(load_embedder(config.embedder))
-        pipeline = NaiveRAG(index, load_llm(config.llm), config.retrieval)
+        pipeline = naive_rag(index, load_llm(config.llm), config.retrieval)
     answer = pipeline.answer(question, doc_scope=doc)
     console.print(answer.text or "[dim](empty answer)[/]", highlight=False)
     if answer.hits:
         console.print("\n[bold]Sources[/]")
-        for hit in answer.hits:
-            console.print(f"  [{hit.rank}] {hit.chunk.doc_id}  (chars {hit.chunk.start}–{hit.chunk.end}, "
+        for number, hit in enumerate(answer.hits, start=1):  # numbered as in the prompt
+            console.print(f"  [{number}] {hit.chunk.doc_id}  (chars {hit.chunk.start}–{hit.chunk.end}, "
                           f"{hit.retriever} score {hit.score:.3f})", highlight=False)
             if show_context:
                 console.print("      " + hit.chunk.text.strip().replace("\n", "\n      "), style="dim", highlight=False)

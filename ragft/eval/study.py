@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragft.config import EmbedderConfig
+from ragft.config import ChunkerConfig, WorkspaceConfig
 from ragft.corpus import load_folder, load_qa_file
 from ragft.errors import ConfigError, RagftError
 from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
@@ -105,11 +105,12 @@ class StudyRunner:
         return self._documents
 
     def index_for(self, variant: VariantConfig) -> HybridIndex:
-        chunker = variant.chunker or self.config.chunker
-        key = self._index_key(variant)
-        if key not in self._indexes:
-            from ragft.config import WorkspaceConfig
+        return self.index_for_chunker(variant.chunker or self.config.chunker)
 
+    def index_for_chunker(self, chunker: ChunkerConfig) -> HybridIndex:
+        """The corpus indexed with this chunker (built once per run, updated incrementally on disk)."""
+        key = self._index_key(chunker)
+        if key not in self._indexes:
             workspace = Workspace(self.output_dir / "indexes" / key)
             config = WorkspaceConfig(embedder=self.config.embedder, chunker=chunker)
             started = time.perf_counter()
@@ -132,14 +133,17 @@ class StudyRunner:
         fingerprint = self.corpus_fingerprint()
         texts = {d.doc_id: d.text for d in self.documents().documents}
         evidence = {q.qid: locate_all(texts, q.evidence_doc_ids, q.evidence_texts) for q in questions}
-        resources = StudyResources(embedder=self.embedder, index_for=self.index_for, llm_for=self.llm)
+        resources = StudyResources(embedder=self.embedder, index_for=self.index_for, llm_for=self.llm,
+                                   index_for_chunker=self.index_for_chunker,
+                                   documents=lambda: self.documents().documents,
+                                   cache_dir=self.output_dir / "cache")
 
         records, index_seconds = {}, {}
         for variant in self.config.variants:
             records[variant.name] = self._run_variant(variant, questions, fingerprint, resources)
             if variant.type in RETRIEVING_TYPES:
                 self.index_for(variant)  # built already unless every answer came from the cache
-                index_seconds[variant.name] = self._indexes[self._index_key(variant)][1]
+                index_seconds[variant.name] = self._indexes[self._index_key(variant.chunker or self.config.chunker)][1]
         return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size)
 
     def judge(self, run: StudyRun):
@@ -174,8 +178,7 @@ class StudyRunner:
                               what="questions")
         return len(train)
 
-    def _index_key(self, variant: VariantConfig) -> str:
-        chunker = variant.chunker or self.config.chunker
+    def _index_key(self, chunker: ChunkerConfig) -> str:
         return _hash({"chunker": chunker.model_dump(), "embedder": self.config.embedder.model_dump()})[:12]
 
     def variant_key(self, variant: VariantConfig, fingerprint: str) -> str:

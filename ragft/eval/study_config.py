@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -53,6 +53,13 @@ class DatasetConfig(_Strict):
         return self
 
 
+class StepConfig(_Strict):
+    """One pipeline step by name (see ``ragft.rag.registry``) with its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class VariantConfig(_Strict):
     """One recipe to score: which model, which pipeline (or none)."""
 
@@ -61,6 +68,8 @@ class VariantConfig(_Strict):
     llm: str = "default"  # a key of StudyConfig.models (unused by 'extractive')
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     chunker: ChunkerConfig | None = None  # None: the study's chunker
+    # rag only: the steps in order; empty means [retrieve, generate] (naive RAG).
+    pipeline: list[StepConfig] = Field(default_factory=list)
     system_prompt: str | None = None
     max_new_tokens: int | None = Field(None, ge=1)
     description: str = ""

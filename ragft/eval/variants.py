@@ -9,17 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ragft.config import RetrievalConfig
+from ragft.config import ChunkerConfig, RetrievalConfig
 from ragft.corpus.chunkers import split_sentences
 from ragft.eval.study_config import VariantConfig
 from ragft.index.store import HybridIndex
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
-from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT, RAG_SYSTEM_PROMPT, ClosedBook, NaiveRAG
-from ragft.types import Answer
+from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT, ClosedBook
+from ragft.rag.registry import StepContext, build_pipeline
+from ragft.rag.steps import RAG_SYSTEM_PROMPT, Retrieve
+from ragft.types import Answer, Document
 
 
 @dataclass
@@ -40,10 +43,7 @@ class ExtractiveBaseline:
 
     def _answer(self, question: str, doc_scope: str | None) -> Answer:
         started = time.perf_counter()
-        r = self.retrieval
-        hits = self.index.search(question, k=r.top_k, mode=r.mode, dense_weight=r.dense_weight,
-                                 bm25_weight=r.bm25_weight, rrf_k=r.rrf_k, candidates=r.candidates,
-                                 doc_ids=[doc_scope] if doc_scope else None)
+        hits = Retrieve(self.index, self.retrieval).search(question, doc_scope)
         sentences = [hit.chunk.text[s:e] for hit in hits
                      for s, e in split_sentences(hit.chunk.text, hard_newlines=False)]
         best = ""
@@ -61,6 +61,9 @@ class StudyResources:
     embedder: Embedder
     index_for: Callable[[VariantConfig], HybridIndex]  # the index built with the variant's chunker
     llm_for: Callable[[str], LLM]  # models are loaded lazily: a fully cached variant needs none
+    index_for_chunker: Callable[[ChunkerConfig], HybridIndex] | None = None
+    documents: Callable[[], list[Document]] | None = None
+    cache_dir: Path = Path(".ragft-cache")
 
 
 def _closed_book(variant: VariantConfig, res: StudyResources):
@@ -68,16 +71,21 @@ def _closed_book(variant: VariantConfig, res: StudyResources):
                       max_new_tokens=variant.max_new_tokens)
 
 
-def _naive_rag(variant: VariantConfig, res: StudyResources):
-    return NaiveRAG(res.index_for(variant), res.llm_for(variant.llm), variant.retrieval,
-                    system_prompt=variant.system_prompt or RAG_SYSTEM_PROMPT, max_new_tokens=variant.max_new_tokens)
+def _rag(variant: VariantConfig, res: StudyResources):
+    context = StepContext(
+        index=res.index_for(variant), embedder=res.embedder, llm_for=lambda: res.llm_for(variant.llm),
+        retrieval=variant.retrieval, index_for_chunker=res.index_for_chunker, documents=res.documents,
+        cache_dir=res.cache_dir, system_prompt=variant.system_prompt or RAG_SYSTEM_PROMPT,
+        max_new_tokens=variant.max_new_tokens,
+    )
+    return build_pipeline([step.model_dump() for step in variant.pipeline], context)
 
 
 def _extractive(variant: VariantConfig, res: StudyResources):
     return ExtractiveBaseline(res.index_for(variant), res.embedder, variant.retrieval)
 
 
-BUILDERS = {"closed_book": _closed_book, "rag": _naive_rag, "extractive": _extractive}
+BUILDERS = {"closed_book": _closed_book, "rag": _rag, "extractive": _extractive}
 RETRIEVING_TYPES = {"rag", "extractive"}
 USES_LLM = {"closed_book", "rag"}
 
