@@ -166,19 +166,10 @@ def _full_size_hint(config_path: Path, config) -> str:
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A study run folder (holding results.json)")):
     """Regenerate report.html from a run's results.json."""
-    import json
-
-    from ragft.eval.report import write_report
+    from ragft.eval.report import read_results, write_report
     from ragft.eval.summary import print_summary
 
-    results_path = run_dir / "results.json"
-    if not results_path.is_file():
-        raise RagftError(f"{results_path}: not found — give a folder written by `ragft study`")
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise RagftError(f"{results_path}: not valid JSON ({err}) — re-run the study") from None
-    print_summary(results, console, report_path=write_report(run_dir))
+    print_summary(read_results(run_dir), console, report_path=write_report(run_dir))
 
 
 @app.command()

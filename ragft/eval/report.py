@@ -155,17 +155,21 @@ def render_report(results: dict, *, run_dir: Path | None = None) -> str:
     ])
 
 
-def write_report(run_dir: Path) -> Path:
-    """Read ``run_dir/results.json``; write ``run_dir/report.html`` atomically; return its path."""
-    run_dir = Path(run_dir)
-    source = run_dir / "results.json"
+def read_results(run_dir: Path) -> dict:
+    """A run folder's results.json, or a one-line RagftError saying what is wrong."""
+    source = Path(run_dir) / "results.json"
     if not source.is_file():
         raise RagftError(f"{source}: not found — give a folder written by `ragft study`")
     try:
-        results = json.loads(source.read_text(encoding="utf-8"))
+        return json.loads(source.read_text(encoding="utf-8"))
     except ValueError as err:
         raise RagftError(f"{source}: not valid JSON ({err}) — re-run the study") from None
-    page = render_report(results, run_dir=run_dir)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Read ``run_dir/results.json``; write ``run_dir/report.html`` atomically; return its path."""
+    run_dir = Path(run_dir)
+    page = render_report(read_results(run_dir), run_dir=run_dir)
     target = run_dir / "report.html"
     # A temp file beside the target (same filesystem, so the replace is atomic), unique per process.
     tmp = run_dir / f".report.html.{os.getpid()}.tmp"
@@ -206,11 +210,11 @@ class _View:
     def stat(self, variant: dict, metric: str) -> tuple[float | None, float | None, float | None]:
         entry = (variant.get("metrics") or {}).get(metric)
         if not isinstance(entry, dict):
-            return _num(entry), None, None
-        return _num(entry.get("mean")), _num(entry.get("low")), _num(entry.get("high"))
+            return finite_number(entry), None, None
+        return finite_number(entry.get("mean")), finite_number(entry.get("low")), finite_number(entry.get("high"))
 
     def cost(self, variant: dict, key: str) -> float | None:
-        return _num((variant.get("cost") or {}).get(key))
+        return finite_number((variant.get("cost") or {}).get(key))
 
     def has_metric(self, metric: str) -> bool:
         return any(self.stat(v, metric)[0] is not None for v in self.variants)
@@ -220,7 +224,7 @@ class _View:
         return self.recommendation.get("variant")
 
 
-def _num(value) -> float | None:
+def finite_number(value) -> float | None:
     """A finite float, or None for null, NaN, infinities and anything not a number."""
     if isinstance(value, bool) or value is None:
         return None
@@ -238,12 +242,12 @@ def _e(value) -> str:
 
 
 def _f(value, digits: int = 3) -> str:
-    number = _num(value)
+    number = finite_number(value)
     return "—" if number is None else f"{number:.{digits}f}"
 
 
 def _money(value) -> str:
-    number = _num(value)
+    number = finite_number(value)
     if number is None:
         return "—"
     if number == 0:
@@ -252,14 +256,14 @@ def _money(value) -> str:
 
 
 def _p(value) -> str:
-    number = _num(value)
+    number = finite_number(value)
     if number is None:
         return "—"
     return "<0.001" if number < 0.001 else f"{number:.3f}"
 
 
 def _ci(low, high, digits: int = 3) -> str:
-    low, high = _num(low), _num(high)
+    low, high = finite_number(low), finite_number(high)
     return "" if low is None or high is None else f"[{low:.{digits}f}–{high:.{digits}f}]"
 
 
@@ -370,7 +374,7 @@ def _summary(view: _View) -> str:
 def _comparison_sentence(view: _View, comparison: dict) -> str:
     """One plain sentence about a comparison (escaped HTML)."""
     variant, baseline = comparison.get("variant"), comparison.get("baseline") or view.baseline
-    difference, p = _num(comparison.get("difference")), _num(comparison.get("p_value"))
+    difference, p = finite_number(comparison.get("difference")), finite_number(comparison.get("p_value"))
     if variant is None or baseline is None or difference is None:
         return _e(comparison.get("text") or "")
     label = view.label(comparison.get("metric", ""))
@@ -494,16 +498,16 @@ def _cost(view: _View) -> str:
     if assumptions:
         bits = []
         if assumptions.get("hardware_usd_per_hour") is not None:
-            bits.append(f"hardware ${_num(assumptions['hardware_usd_per_hour']) or 0:g}/hour"
+            bits.append(f"hardware ${finite_number(assumptions['hardware_usd_per_hour']) or 0:g}/hour"
                         + (" (always on)" if assumptions.get("always_on") else " (billed per second of use)"))
-        api_in = _num(assumptions.get("api_usd_per_1k_input_tokens")) or 0
-        api_out = _num(assumptions.get("api_usd_per_1k_output_tokens")) or 0
+        api_in = finite_number(assumptions.get("api_usd_per_1k_input_tokens")) or 0
+        api_out = finite_number(assumptions.get("api_usd_per_1k_output_tokens")) or 0
         if api_in or api_out:
             bits.append(f"API ${api_in:g} / ${api_out:g} per 1k input/output tokens")
         if assumptions.get("retrieval_usd_per_hour") is not None:
-            bits.append(f"retrieval ${_num(assumptions['retrieval_usd_per_hour']) or 0:g}/hour")
+            bits.append(f"retrieval ${finite_number(assumptions['retrieval_usd_per_hour']) or 0:g}/hour")
         if assumptions.get("queries_per_month") is not None:
-            bits.append(f"{_num(assumptions['queries_per_month']) or 0:,.0f} queries a month")
+            bits.append(f"{finite_number(assumptions['queries_per_month']) or 0:,.0f} queries a month")
         assumption_text = f"<p class='note'>Modelled with: {_e('; '.join(bits))}.</p>" if bits else ""
     scatter = _scatter_svg(view)
     figure = (f'<figure class="wide">{scatter}<figcaption>Quality ({_e(view.label(view.primary))}, '
@@ -517,7 +521,7 @@ def _cost(view: _View) -> str:
 def _roi(view: _View) -> str:
     series = []
     for v, name in zip(view.variants, view.names):
-        cumulative = [_num(x) for x in (v.get("cost") or {}).get("cumulative") or []]
+        cumulative = [finite_number(x) for x in (v.get("cost") or {}).get("cumulative") or []]
         if cumulative and all(x is not None for x in cumulative):
             series.append((name, cumulative))
     if not series:
@@ -544,7 +548,7 @@ def _comparisons(view: _View) -> str:
     comparisons.sort(key=lambda c: order.get(c.get("metric"), len(order)))
     rows = []
     for c in comparisons:
-        difference = _num(c.get("difference"))
+        difference = finite_number(c.get("difference"))
         diff = "—" if difference is None else f"{difference:+.3f}"
         ci = _ci(c.get("low"), c.get("high"))
         significant = bool(c.get("significant"))
@@ -574,7 +578,7 @@ def _questions(view: _View) -> str:
         answers = q.get("answers") or {}
         badges = []
         for name, a in answers.items():
-            score = _num(((a or {}).get("scores") or {}).get(view.primary))
+            score = finite_number(((a or {}).get("scores") or {}).get(view.primary))
             badges.append(f"<span class='score'{_score_style(score)} title='{_e(label)}'>"
                           f"{_e(name)} {_f(score, 2)}</span>")
         golds = q.get("golds") or []
@@ -597,10 +601,10 @@ def _answer_block(view: _View, name: str, answer: dict, evidence: set[str]) -> s
     scores = answer.get("scores") or {}
     shown = []
     for metric in dict.fromkeys((view.primary, *ANSWER_SCORES)):
-        value = _num(scores.get(metric))
+        value = finite_number(scores.get(metric))
         if value is not None:
             shown.append(f"<span class='score'{_score_style(value)}>{_e(view.label(metric))} {value:.2f}</span>")
-    latency = _num(answer.get("latency_s"))
+    latency = finite_number(answer.get("latency_s"))
     if latency is not None:
         shown.append(f"<span class='score'>{latency:.2f} s</span>")
     sources = [s for s in answer.get("sources") or [] if isinstance(s, dict)]

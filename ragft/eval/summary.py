@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from ragft.eval.report import finite_number
 
 # The KDD 2024 tutorial's three metrics, with short headings (the table must fit 80 columns).
 TUTORIAL_COLUMNS = (
@@ -74,8 +75,8 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
             else:
                 row.append(Text(f"{mean:.3f}"))
         cost = variant.get("cost") or {}
-        row.append(_cell(_num(cost.get("seconds_per_query")), "{:.2f}"))
-        row.append(_cell(_num(cost.get("per_1k_queries")), "${:,.2f}"))
+        row.append(_cell(finite_number(cost.get("seconds_per_query")), "{:.2f}"))
+        row.append(_cell(finite_number(cost.get("per_1k_queries")), "${:,.2f}"))
         table.add_row(*row)
     console.print(table)
 
@@ -94,21 +95,11 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
         console.print(line)
 
 
-def _num(value) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _stat(variant: dict, metric: str) -> tuple[float | None, float | None, float | None]:
     entry = (variant.get("metrics") or {}).get(metric)
     if not isinstance(entry, dict):
-        return _num(entry), None, None
-    return _num(entry.get("mean")), _num(entry.get("low")), _num(entry.get("high"))
+        return finite_number(entry), None, None
+    return finite_number(entry.get("mean")), finite_number(entry.get("low")), finite_number(entry.get("high"))
 
 
 def _any(variants: list[dict], metric: str) -> bool:
