@@ -66,6 +66,7 @@ class Answer:
     completion_tokens: int = 0
     llm_calls: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: retrieve, generate…
+    trace: dict[str, Any] = field(default_factory=dict)  # what each pipeline step did (queries, verdicts…)
 
 
 @dataclass

@@ -49,11 +49,15 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
     chosen = min(tied, key=lambda v: (v["cost"].get("monthly") or 0.0, -_mean(v, primary)))
     monthly = chosen["cost"].get("monthly") or 0.0
     per_1k = chosen["cost"].get("per_1k_queries")
+    price = f"${monthly:,.2f} a month" + (f" (${per_1k:,.4f} per 1,000 queries)" if per_1k else "")
     if len(tied) > 1:
-        reasoning.append(f"Of the {len(tied)} variants tied for best, {chosen['name']} costs least: "
-                         f"${monthly:,.2f} a month" + (f" (${per_1k:,.4f} per 1,000 queries)." if per_1k else "."))
+        headline = (f"{chosen['name']} is recommended: it is the cheapest of the {len(tied)} variants that are "
+                    f"statistically as good as the best on {label}, at {price}.")
+    elif len(eligible) == 1:
+        headline = f"{chosen['name']} is recommended: it is the only variant meeting the constraints, at {price}."
     else:
-        reasoning.append(f"{chosen['name']} is recommended at ${monthly:,.2f} a month.")
+        headline = f"{chosen['name']} is recommended: it is significantly better than the rest on {label}, at {price}."
+    reasoning.insert(0, headline)
     return {"variant": chosen["name"], "reasoning": reasoning, "tied_with_best": [v["name"] for v in tied],
             "constraints": constraints, "primary_metric": primary}
 

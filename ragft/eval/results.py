@@ -36,7 +36,7 @@ DISPLAY_ORDER = (
     "rouge_l_precision", "rouge_l_recall", "rouge_l", "span_overlap", "semantic_similarity",
     "tutorial_token_overlap_precision", "tutorial_token_overlap_recall", "tutorial_token_overlap_f1",
     "tutorial_rouge_l_precision", "tutorial_rouge_l_recall", "tutorial_rouge_l_f1",
-    "judge_correctness", "judge_faithfulness", *RETRIEVAL_METRICS,
+    "judge_correctness", "judge_faithfulness", "abstained", "wrong_abstention", *RETRIEVAL_METRICS,
 )
 
 

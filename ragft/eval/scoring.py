@@ -15,6 +15,7 @@ import numpy as np
 
 from ragft.eval import metrics as m
 from ragft.eval.evidence import EvidenceSpan, best_coverage
+from ragft.rag.grounding import is_abstention
 from ragft.eval.stats import bootstrap_ci, holm_correct, paired_bootstrap
 from ragft.types import Chunk, Hit, QAExample
 
@@ -39,7 +40,7 @@ LABELS = {
     "tutorial_rouge_l_f1": "tutorial ROUGE-L F1", "label_accuracy": "label accuracy", "span_overlap": "span overlap",
     "evidence_hit": "evidence hit@k", "evidence_coverage": "evidence coverage", "doc_recall@k": "doc recall@k",
     "doc_hit@k": "doc hit@k", "doc_mrr": "doc MRR", "doc_ndcg@k": "doc nDCG@k", "judge_correctness": "judge correct",
-    "judge_faithfulness": "judge faithful",
+    "judge_faithfulness": "judge faithful", "abstained": "abstained", "wrong_abstention": "wrong abstention",
 }
 
 
@@ -54,6 +55,11 @@ def score_question(question: QAExample, record: dict, embed: Callable[[list[str]
         scores["label_accuracy"] = float(predicted is not None and predicted == m.parse_label(question.answer))
     if question.task_type == "span_qa":
         scores["span_overlap"] = m.ANSWER_METRICS["span_overlap"](prediction, golds)
+    # How often the model says "not found" although the documents hold the answer.
+    abstained = is_abstention(prediction)
+    scores["abstained"] = float(abstained)
+    if not any(is_abstention(g) for g in golds):
+        scores["wrong_abstention"] = float(abstained)
     if retrieves:
         scores.update(retrieval_scores(question, record["retrieved"], spans))
     return scores

@@ -36,7 +36,7 @@ from ragft.models import load_embedder, load_llm
 from ragft.types import Answer, QAExample
 from ragft.workspace import Workspace, ingest
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 1  # bump when a record's meaning changes, to invalidate caches
 
 
 def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
@@ -219,7 +219,7 @@ def _record(question: QAExample, answer: Answer) -> dict:
                        "end": h.chunk.end, "score": round(h.score, 6), "text": h.chunk.text} for h in answer.hits],
         "latency_s": sum(answer.timings.values()), "timings": answer.timings,
         "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-        "llm_calls": answer.llm_calls,
+        "llm_calls": answer.llm_calls, "trace": answer.trace,
     }
 
 
@@ -244,7 +244,7 @@ def _append_records(path: Path, records: list[dict]) -> None:
     import os
 
     with open(path, "a", encoding="utf-8") as out:
-        out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        out.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
         out.flush()
         os.fsync(out.fileno())
 

@@ -45,7 +45,8 @@ class RAGState:
 
     def to_answer(self) -> Answer:
         return Answer(question=self.question, text=self.answer, hits=self.hits, prompt_tokens=self.prompt_tokens,
-                      completion_tokens=self.completion_tokens, llm_calls=self.llm_calls, timings=dict(self.timings))
+                      completion_tokens=self.completion_tokens, llm_calls=self.llm_calls, timings=dict(self.timings),
+                      trace=self.trace)
 
 
 class Step(Protocol):
