@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from rich import box
@@ -32,7 +33,8 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
     recommended = recommendation.get("variant") if isinstance(recommendation, dict) else None
     label = lambda metric: str(labels.get(metric, metric))  # noqa: E731
 
-    columns: list[tuple[str, str]] = [(primary, f"{label(primary)}\n[95% CI]")]
+    # Long labels ("tutorial ROUGE-L recall") break onto lines so the table fits 80 columns.
+    columns: list[tuple[str, str]] = [(primary, "\n".join(textwrap.wrap(label(primary), 12)) + "\n[95% CI]")]
     if primary != "token_f1" and _any(variants, "token_f1"):
         columns.append(("token_f1", label("token_f1").replace(" ", "\n", 1)))
     columns += [(m, title) for m, title in TUTORIAL_COLUMNS if m != primary and _any(variants, m)]
@@ -48,7 +50,9 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
                if tutorial else "") + "s/q: seconds per query; $/1k q: modelled dollars per 1,000 queries."
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                   header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("Variant", overflow="fold")
+    # Names never wrap: a squeezed name column printed one letter per line on narrow terminals.
+    longest_name = max((len(str(v.get("name", ""))) for v in variants), default=8)
+    table.add_column("Variant", no_wrap=True, min_width=min(longest_name, 24))
     for _, heading in columns:
         table.add_column(heading, justify="right", no_wrap=True)
     table.add_column("s/q", justify="right", no_wrap=True)
@@ -84,8 +88,8 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
         reasons = recommendation.get("reasoning") or []
         line = Text("Recommendation: ", style="bold")
         line.append(str(recommended), style="bold green")
-        if reasons:
-            line.append(f" — {reasons[0]}")
+        if reasons:  # the first reason is the headline: "<name> is recommended: …"
+            line.append(f" — {reasons[0].split(': ', 1)[-1]}")
         console.print(line)
     else:
         console.print(Text("Recommendation: none (no variant met the constraints)", style="bold yellow"))
