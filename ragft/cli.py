@@ -38,6 +38,8 @@ def _quiet_libraries() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    import bm25s  # noqa: F401 — imported first: it sets its own logger to DEBUG at import time
+
     for noisy in ("bm25s", "pypdf", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
