@@ -27,3 +27,18 @@ def test_shared_dataset_configs(name, expected):
     questions = load_dataset(config.test)
     assert len(questions) == expected
     assert all(q.doc_scope and q.evidence_texts for q in questions)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_names_known_steps_and_keeps_train_apart_from_test(path):
+    from ragft.eval.study import StudyRunner
+    from ragft.rag.registry import all_steps
+
+    if "shared/datasets" in path.read_text() or "cuad-dev" in path.read_text():
+        shared_dataset("cuad-dev")
+    config = load_study_config(path)
+    known = set(all_steps())
+    for variant in config.variants:
+        assert {step.name for step in variant.pipeline} <= known, variant.name
+    questions = load_dataset(config.test)
+    StudyRunner(config)._check_hygiene(questions)  # raises on any train/test overlap

@@ -115,8 +115,8 @@ def sample(examples: list[QAExample], n: int | None, seed: int = 0) -> list[QAEx
 
 
 def _cuad_question(category: str, description: str, style: str) -> str:
-    if style == "tutorial":
-        return f"What is {description}?"
+    if style == "tutorial":  # the lab's phrasing: a description that is a question is asked as is
+        return description.strip() if "?" in description else f"What is {description}?"
     if style == "cuad":
         return (f'Highlight the parts (if any) of this contract related to "{category}" that should be '
                 f"reviewed by a lawyer. Details: {description}")

@@ -2,15 +2,15 @@
 
 "Best quality per dollar" is read statistically: among the variants that meet the user's
 constraints, find the one with the highest primary metric; every variant whose difference
-from it is *not* significant (paired bootstrap, p ≥ 0.05) is as good as far as the data can
-tell; of those, recommend the one with the lowest monthly cost. Every step of the reasoning is
-returned as a sentence, so the report shows why, not just what.
+from it is *not* significant (paired bootstrap, Holm-adjusted p ≥ 0.05) is as good as far as
+the data can tell; of those, recommend the one with the lowest monthly cost. Every step of the
+reasoning is returned as a sentence, so the report shows why, not just what.
 """
 
 from __future__ import annotations
 
 from ragft.eval.scoring import LABELS
-from ragft.eval.stats import paired_bootstrap
+from ragft.eval.stats import holm_correct, paired_bootstrap
 
 
 def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str, constraints: dict) -> dict:
@@ -30,22 +30,14 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
     reasoning.append(f"{best['name']} has the highest {label} among eligible variants: {_mean(best, primary):.3f}"
                      f" {_ci(best, primary)}.")
     tied = [best]
-    for other in eligible:
-        if other is best:
-            continue
-        pairs = [(a[primary], b[primary]) for a, b in zip(scores[best["name"]], scores[other["name"]])
-                 if primary in a and primary in b]
-        if len(pairs) < 2:
-            continue
-        a, b = zip(*pairs)
-        comparison = paired_bootstrap(a, b, names=(best["name"], other["name"]))
+    for other, comparison in _compare_with_best(best, eligible, scores, primary):
         if comparison.significant:
             reasoning.append(f"{other['name']} is significantly worse ({_mean(other, primary):.3f}; "
                              f"{comparison.describe()}).")
         else:
             tied.append(other)
             reasoning.append(f"{other['name']} is not significantly worse ({_mean(other, primary):.3f}, "
-                             f"p={comparison.p_value:.3f}): statistically as good with these questions.")
+                             f"Holm-adjusted p={comparison.p_value:.3f}): statistically as good with these questions.")
     chosen = min(tied, key=lambda v: (v["cost"].get("monthly") or 0.0, -_mean(v, primary)))
     monthly = chosen["cost"].get("monthly") or 0.0
     per_1k = chosen["cost"].get("per_1k_queries")
@@ -60,6 +52,23 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
     reasoning.insert(0, headline)
     return {"variant": chosen["name"], "reasoning": reasoning, "tied_with_best": [v["name"] for v in tied],
             "constraints": constraints, "primary_metric": primary}
+
+
+def _compare_with_best(best: dict, eligible: list[dict], scores: dict[str, list[dict]], primary: str):
+    """(variant, comparison with the best) for every other eligible variant, Holm-corrected
+    across them — as the report's comparisons are, so the two never disagree."""
+    others, comparisons = [], []
+    for other in eligible:
+        if other is best:
+            continue
+        pairs = [(a[primary], b[primary]) for a, b in zip(scores[best["name"]], scores[other["name"]])
+                 if primary in a and primary in b]
+        if len(pairs) < 2:
+            continue
+        a, b = zip(*pairs)
+        others.append(other)
+        comparisons.append(paired_bootstrap(a, b, names=(best["name"], other["name"])))
+    return list(zip(others, holm_correct(comparisons)))
 
 
 def _constraint_problems(variant: dict, primary: str, constraints: dict) -> list[str]:

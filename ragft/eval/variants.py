@@ -6,23 +6,21 @@ table maps variant types to builders; later techniques add a row here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ragft.config import ChunkerConfig, RetrievalConfig
-from ragft.corpus.chunkers import split_sentences
+from ragft.errors import ConfigError
 from ragft.eval.study_config import VariantConfig
 from ragft.index.store import HybridIndex
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
 from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT, ClosedBook
+from ragft.rag.modular import ModularRAG, Step
 from ragft.rag.registry import StepContext, build_pipeline
-from ragft.rag.steps import RAG_SYSTEM_PROMPT, Retrieve
-from ragft.types import Answer, Document
+from ragft.rag.steps import RAG_SYSTEM_PROMPT, Extract, Retrieve
+from ragft.types import Answer, Document, QAExample
 
 
 @dataclass
@@ -30,28 +28,18 @@ class ExtractiveBaseline:
     """No LLM at all: answer with the retrieved sentence most similar to the question.
 
     The floor any generator must beat: if a 135M model paraphrasing its context scores below
-    simply quoting the best sentence, generation is costing quality, not adding it.
+    simply quoting the best sentence, generation is costing quality, not adding it. Retrieval is
+    ``steps`` (default: plain ``retrieve``), so retrieval techniques can be scored without an LLM.
     """
 
     index: HybridIndex
     embedder: Embedder
     retrieval: RetrievalConfig
+    steps: list[Step] = field(default_factory=list)
 
     def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None) -> list[Answer]:
-        doc_scopes = doc_scopes or [None] * len(questions)
-        return [self._answer(q, scope) for q, scope in zip(questions, doc_scopes)]
-
-    def _answer(self, question: str, doc_scope: str | None) -> Answer:
-        started = time.perf_counter()
-        hits = Retrieve(self.index, self.retrieval).search(question, doc_scope)
-        sentences = [hit.chunk.text[s:e] for hit in hits
-                     for s, e in split_sentences(hit.chunk.text, hard_newlines=False)]
-        best = ""
-        if sentences:
-            vectors = self.embedder.embed([question] + sentences)
-            best = sentences[int(np.argmax(vectors[1:] @ vectors[0]))]
-        return Answer(question=question, text=best, hits=hits, llm_calls=0,
-                      timings={"retrieve": time.perf_counter() - started})
+        steps = self.steps or [Retrieve(self.index, self.retrieval)]
+        return ModularRAG([*steps, Extract(self.embedder)]).answer_batch(questions, doc_scopes)
 
 
 @dataclass
@@ -63,6 +51,7 @@ class StudyResources:
     llm_for: Callable[[str], LLM]  # models are loaded lazily: a fully cached variant needs none
     index_for_chunker: Callable[[ChunkerConfig], HybridIndex] | None = None
     documents: Callable[[], list[Document]] | None = None
+    train_examples: Callable[[], list[QAExample]] | None = None
     cache_dir: Path = Path(".ragft-cache")
 
 
@@ -71,18 +60,30 @@ def _closed_book(variant: VariantConfig, res: StudyResources):
                       max_new_tokens=variant.max_new_tokens)
 
 
-def _rag(variant: VariantConfig, res: StudyResources):
-    context = StepContext(
-        index=res.index_for(variant), embedder=res.embedder, llm_for=lambda: res.llm_for(variant.llm),
+def _step_context(variant: VariantConfig, res: StudyResources, llm_for: Callable[[], LLM]) -> StepContext:
+    return StepContext(
+        index=res.index_for(variant), embedder=res.embedder, llm_for=llm_for,
         retrieval=variant.retrieval, index_for_chunker=res.index_for_chunker, documents=res.documents,
+        train_examples=res.train_examples,
         cache_dir=res.cache_dir, system_prompt=variant.system_prompt or RAG_SYSTEM_PROMPT,
         max_new_tokens=variant.max_new_tokens,
     )
+
+
+def _rag(variant: VariantConfig, res: StudyResources):
+    context = _step_context(variant, res, lambda: res.llm_for(variant.llm))
     return build_pipeline([step.model_dump() for step in variant.pipeline], context)
 
 
 def _extractive(variant: VariantConfig, res: StudyResources):
-    return ExtractiveBaseline(res.index_for(variant), res.embedder, variant.retrieval)
+    steps = []
+    if variant.pipeline:  # retrieval steps only: the answer is extracted, never generated
+        def no_llm() -> LLM:
+            raise ConfigError(f"variant {variant.name!r} is extractive (no LLM): its pipeline may only "
+                              "use steps that need no LLM — use type: rag for the others")
+        steps = build_pipeline([step.model_dump() for step in variant.pipeline],
+                               _step_context(variant, res, no_llm)).steps
+    return ExtractiveBaseline(res.index_for(variant), res.embedder, variant.retrieval, steps)
 
 
 BUILDERS = {"closed_book": _closed_book, "rag": _rag, "extractive": _extractive}

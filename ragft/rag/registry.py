@@ -19,7 +19,7 @@ from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
 from ragft.rag.modular import ModularRAG, Step
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, Generate, Retrieve
-from ragft.types import Document
+from ragft.types import Document, QAExample
 
 
 @dataclass
@@ -32,6 +32,7 @@ class StepContext:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     index_for_chunker: Callable[[ChunkerConfig], HybridIndex] | None = None  # e.g. a sentence-level index
     documents: Callable[[], list[Document]] | None = None
+    train_examples: Callable[[], list[QAExample]] | None = None  # labelled training questions, if any
     cache_dir: Path = Path(".ragft-cache")  # where steps keep expensive artefacts (generated questions, graphs)
     system_prompt: str = RAG_SYSTEM_PROMPT
     max_new_tokens: int | None = None
@@ -62,7 +63,7 @@ def all_steps() -> dict[str, Callable[[dict, StepContext], Step]]:
 
 
 # Modules that contribute technique steps; each exports STEPS = {name: builder}.
-TECHNIQUE_MODULES = ("query", "hypothetical", "structure", "post", "grounding", "graph", "multihop")
+TECHNIQUE_MODULES = ("query", "examples", "hypothetical", "structure", "post", "grounding", "graph", "multihop")
 
 
 def build_pipeline(step_configs: list[dict[str, Any]], ctx: StepContext) -> ModularRAG:

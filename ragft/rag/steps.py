@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ragft.config import RetrievalConfig
+from ragft.corpus.chunkers import split_sentences
 from ragft.index.store import HybridIndex, reciprocal_rank_fusion
+from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
 from ragft.rag.modular import RAGState
 from ragft.types import Hit
@@ -85,4 +89,28 @@ class Generate:
         for state, generation in zip(states, self.llm.generate(conversations, max_new_tokens=self.max_new_tokens)):
             state.answer = generation.text
             state.charge(generation)
+        return states
+
+
+@dataclass
+class Extract:
+    """No LLM: answer with the retrieved sentence most similar to the question (or its queries).
+
+    The extractive baseline's "generator". Sentences of every question in the batch are embedded
+    in one call.
+    """
+
+    embedder: Embedder
+    name: str = "extract"
+
+    def run(self, states: list[RAGState]) -> list[RAGState]:
+        candidates = [[hit.chunk.text[s:e] for hit in state.hits
+                       for s, e in split_sentences(hit.chunk.text, hard_newlines=False)] for state in states]
+        texts = [t for state, sentences in zip(states, candidates) for t in [state.question, *sentences]]
+        vectors = self.embedder.embed(texts) if texts else np.zeros((0, 0))
+        row = 0
+        for state, sentences in zip(states, candidates):
+            question, sentence_vectors = vectors[row], vectors[row + 1:row + 1 + len(sentences)]
+            row += 1 + len(sentences)
+            state.answer = sentences[int(np.argmax(sentence_vectors @ question))] if sentences else ""
         return states
