@@ -86,3 +86,21 @@ class QAExample:
     def answer(self) -> str:
         """The first (canonical) gold answer."""
         return self.answers[0] if self.answers else ""
+
+
+@dataclass
+class Preference:
+    """A preference pair: for this question (and context), ``chosen`` is better than ``rejected``.
+
+    Built from human feedback (edits, pairwise choices, votes) or AI feedback (a judge ranking
+    sampled answers); consumed by the DPO/ORPO trainers. ``context`` is the retrieved text the
+    answers were written from ("" for closed-book), so training sees the same prompt as serving.
+    """
+
+    question: str
+    chosen: str
+    rejected: str
+    context: str = ""
+    source: str = ""  # "edit", "pairwise", "vote", "ai_judge", "auto_score", "file"
+    reason: str = ""  # why chosen beat rejected (a judge's reasons, "human edit", …)
+    metadata: dict[str, Any] = field(default_factory=dict)

@@ -36,7 +36,8 @@ from ragft.models import load_embedder, load_llm
 from ragft.types import Answer, QAExample
 from ragft.workspace import Workspace, ingest
 
-RECORD_FORMAT = 1  # bump when a record's meaning changes, to invalidate caches
+RECORD_FORMAT = 1
+STEPS_USING_TRAIN = {"example_queries"}  # their answers depend on the training set's content  # bump when a record's meaning changes, to invalidate caches
 
 
 def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
@@ -49,6 +50,9 @@ def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
     else:
         examples = load_cuad(Path(dataset.cuad_dir), question_style=dataset.question_style,
                              scope_to_contract=dataset.scope_to_contract)
+    examples = split_by_document(examples, dataset.split, dataset.split_share, dataset.seed)
+    if dataset.exclude_docs:
+        examples = [e for e in examples if _document_of(e) not in set(dataset.exclude_docs)]
     examples = sample(examples, dataset.n, dataset.seed)
     if dataset.task_type:
         for example in examples:
@@ -56,6 +60,26 @@ def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
     if not examples:
         raise ConfigError(f"{dataset.path or dataset.cuad_dir}: no questions — check the dataset")
     return examples
+
+
+def split_by_document(examples: list[QAExample], part: str, share: float, seed: int = 0) -> list[QAExample]:
+    """The "train" or "test" part of a split by document (a question follows its document).
+
+    A document is in the test part when the hash of (seed, document id) falls below ``share``:
+    reproducible, and stable when documents are added or removed.
+    """
+    if part == "all":
+        return examples
+
+    def in_test(example: QAExample) -> bool:
+        digest = hashlib.sha256(f"{seed}:{_document_of(example)}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+    return [e for e in examples if in_test(e) == (part == "test")]
+
+
+def _document_of(example: QAExample) -> str:
+    return example.doc_scope or (example.evidence_doc_ids[0] if example.evidence_doc_ids else "")
 
 
 @dataclass
@@ -80,6 +104,7 @@ class StudyRunner:
         self._llms: dict = {}
         self._indexes: dict[str, tuple[HybridIndex, float]] = {}
         self._documents = None
+        self._train: list[QAExample] | None = None
 
     # ------------------------------------------------------------------ resources
     @property
@@ -91,8 +116,64 @@ class StudyRunner:
     def llm(self, name: str):
         if name not in self._llms:
             self.console.print(f"loading model [bold]{name}[/] ({self.config.models[name].model})")
-            self._llms[name] = load_llm(self.config.models[name], progress=True)
+            self._llms[name] = load_llm(self.model_config(name), progress=True)
         return self._llms[name]
+
+    # ------------------------------------------------------------------ fine-tuned models (registry)
+    @property
+    def registry(self):
+        """The model registry named by ``registry:`` in the config (None when there is none)."""
+        from ragft.tuning.registry import registry_for
+
+        if self.config.registry:
+            return registry_for(self.config.registry)
+        return registry_for(self.output_dir / "models") if self.config.finetune else None
+
+    def _prepare_finetuned(self, questions: list[QAExample]) -> None:
+        """Train (or reuse) the models listed under ``finetune`` and add them to ``models``."""
+        if self.config.finetune:
+            from ragft.tuning.study_train import prepare_finetuned_models
+
+            prepare_finetuned_models(self, questions)
+
+    def model_version(self, name: str):
+        """The registry version a model key refers to (``model: registry:NAME``), else None."""
+        from ragft.tuning.registry import resolve_model
+
+        return resolve_model(self.config.models[name].model, self.registry)[1]
+
+    def model_config(self, name: str):
+        """The model's config with ``registry:NAME`` replaced by the version's model folder."""
+        version = self.model_version(name)
+        config = self.config.models[name]
+        return config.model_copy(update={"model": version.path}) if version else config
+
+    def _check_model_hygiene(self, questions: list[QAExample]) -> None:
+        """Refuse to score a fine-tuned model on questions it was trained on (or near-duplicates)."""
+        from ragft.tuning.data import check_no_test_overlap
+
+        for variant in self.config.variants:
+            version = self.model_version(variant.llm) if variant.type in USES_LLM else None
+            if version is None:
+                continue
+            try:
+                check_no_test_overlap(version.train_questions, [q.question for q in questions])
+            except RagftError as err:
+                raise ConfigError(f"variant {variant.name!r} uses model version {version.name!r}, which was "
+                                  f"trained on test questions — {err}") from None
+
+    def record_registry_scores(self, results: dict) -> None:
+        """Write each registry-backed variant's mean scores into its version (key "study:variant")."""
+        by_name = {v.name: v for v in self.config.variants}
+        for variant in results.get("variants", []):
+            config = by_name.get(variant["name"])
+            if config is None or config.type not in USES_LLM:
+                continue
+            version = self.model_version(config.llm)
+            if version is not None:
+                means = {metric: value.get("mean") for metric, value in variant.get("metrics", {}).items()
+                         if isinstance(value, dict)}
+                self.registry.record_scores(version.name, f"{self.config.name}:{variant['name']}", means)
 
     def documents(self):
         if self._documents is None:
@@ -103,6 +184,12 @@ class StudyRunner:
                 self.console.print(f"[yellow]{report.summary()}[/]")
             self._documents = report
         return self._documents
+
+    def train_examples(self) -> list[QAExample]:
+        """The training questions (loaded once); empty when the study has no ``train`` set."""
+        if self._train is None:
+            self._train = load_dataset(self.config.train) if self.config.train else []
+        return self._train
 
     def index_for(self, variant: VariantConfig) -> HybridIndex:
         return self.index_for_chunker(variant.chunker or self.config.chunker)
@@ -128,6 +215,7 @@ class StudyRunner:
     # ------------------------------------------------------------------ the run
     def run(self) -> StudyRun:
         questions = load_dataset(self.config.test)
+        self._prepare_finetuned(questions)
         train_size = self._check_hygiene(questions)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         fingerprint = self.corpus_fingerprint()
@@ -136,6 +224,7 @@ class StudyRunner:
         resources = StudyResources(embedder=self.embedder, index_for=self.index_for, llm_for=self.llm,
                                    index_for_chunker=self.index_for_chunker,
                                    documents=lambda: self.documents().documents,
+                                   train_examples=self.train_examples,
                                    cache_dir=self.output_dir / "cache")
 
         records, index_seconds = {}, {}
@@ -169,9 +258,10 @@ class StudyRunner:
         Questions are compared within the same document scope: CUAD asks the same templated
         question of every contract, and a split by contract is no leak.
         """
+        self._check_model_hygiene(questions)
         if self.config.train is None:
             return 0
-        train = load_dataset(self.config.train)
+        train = self.train_examples()
         for scope in sorted({q.doc_scope or "" for q in questions}):
             assert_no_overlap([q.question for q in train if (q.doc_scope or "") == scope],
                               [q.question for q in questions if (q.doc_scope or "") == scope],
@@ -185,8 +275,13 @@ class StudyRunner:
         recipe = {"variant": variant.model_dump(exclude={"name", "description"}), "format": RECORD_FORMAT,
                   "embedder": self.config.embedder.model_dump(), "corpus": fingerprint,
                   "chunker": (variant.chunker or self.config.chunker).model_dump()}
+        if any(step.name in STEPS_USING_TRAIN for step in variant.pipeline):
+            recipe["train"] = _hash([(q.question, q.answers, q.evidence_texts) for q in self.train_examples()])
         if variant.type in USES_LLM:
             recipe["llm"] = self.config.models[variant.llm].model_dump(exclude={"batch_size", "timeout_s", "max_retries"})
+            version = self.model_version(variant.llm)
+            if version is not None:  # a registry name could be reused after the registry is wiped
+                recipe["model_version"] = [version.name, version.data_sha256, version.created_at]
         return _hash(recipe)[:12]
 
     def _run_variant(self, variant: VariantConfig, questions: list[QAExample], fingerprint: str,

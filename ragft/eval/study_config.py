@@ -43,6 +43,11 @@ class DatasetConfig(_Strict):
     seed: int = 0
     scope_to_contract: bool = True  # CUAD/lab: retrieve only within the question's contract
     question_style: Literal["tutorial", "cuad"] = "tutorial"
+    # Split by document, so train and test never ask about the same document: "test" keeps the
+    # questions whose document falls in a reproducible ``split_share`` of documents, "train" the rest.
+    split: Literal["all", "train", "test"] = "all"
+    split_share: float = Field(0.2, gt=0, lt=1)
+    exclude_docs: list[str] = Field(default_factory=list)  # drop questions about these documents
 
     @model_validator(mode="after")
     def _needs_a_source(self):
@@ -73,6 +78,21 @@ class VariantConfig(_Strict):
     system_prompt: str | None = None
     max_new_tokens: int | None = Field(None, ge=1)
     description: str = ""
+
+
+class FinetuneConfig(_Strict):
+    """A model the study fine-tunes itself (cached in the registry by base model, data and settings).
+
+    ``finetune: {sft: {method: sft, from_model: small, train: {max_steps: 200}}}`` makes ``sft`` usable
+    as a variant's ``llm``; it starts from ``models.<from_model>`` (and keeps its generation settings)
+    and trains on the study's ``train`` questions (closed-book SFT, or RAFT over the study's index).
+    """
+
+    method: Literal["sft", "raft"] = "sft"
+    from_model: str = "default"  # a key of StudyConfig.models
+    n: int | None = Field(None, ge=1)  # train on a reproducible sample of this many train questions
+    train: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.SFTTrainConfig fields
+    raft: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.RaftOptions fields
 
 
 class JudgeConfig(_Strict):
@@ -121,6 +141,10 @@ class StudyConfig(_Strict):
     cost: CostAssumptions = Field(default_factory=CostAssumptions)
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     output_dir: str | None = None  # default: runs/<name> beside the working directory
+    # Fine-tuned model versions: a models folder or a workspace holding models/ (ragft.tuning.registry);
+    # a model config may then say model: "registry:sft-1".
+    registry: str | None = None
+    finetune: dict[str, FinetuneConfig] = Field(default_factory=dict)  # models trained by the study itself
     batch_size: int = Field(16, ge=1)  # questions per saved batch (the resume granularity)
 
     @model_validator(mode="after")
@@ -129,8 +153,12 @@ class StudyConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"variant names must be unique; repeated: {', '.join(duplicates)}")
+        for key, spec in self.finetune.items():
+            if key in self.models or spec.from_model not in self.models:
+                raise ValueError(f"finetune.{key}: the name must be new and from_model {spec.from_model!r} must be "
+                                 f"in models ({', '.join(self.models) or 'none'})")
         for variant in self.variants:
-            if variant.type != "extractive" and variant.llm not in self.models:
+            if variant.type != "extractive" and variant.llm not in self.models and variant.llm not in self.finetune:
                 raise ValueError(f"variant {variant.name!r} uses llm {variant.llm!r}, which is not in "
                                  f"models ({', '.join(self.models) or 'none'})")
         if self.judge and self.judge.llm not in self.models:
@@ -153,6 +181,8 @@ def load_study_config(path: Path) -> StudyConfig:
             dataset.path = resolve_path(dataset.path, base)
         if dataset.cuad_dir:
             dataset.cuad_dir = resolve_path(dataset.cuad_dir, base)
+    if config.registry:
+        config.registry = resolve_path(config.registry, base)
     for name, value in (("corpus", config.corpus), ("test.path", config.test.path),
                         ("test.cuad_dir", config.test.cuad_dir)):
         if value and not Path(value).exists():

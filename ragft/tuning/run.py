@@ -1,0 +1,128 @@
+"""``ragft train …``: from files and a workspace to a registered model version.
+
+The CLI stays a thin shell around :func:`train_from_files`, which gathers the data (a QA file,
+synthetic QA from the workspace corpus, or a preference file), the configuration (defaults, an
+optional YAML file, then command-line overrides), the test questions to keep out, and calls the
+method's trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ragft.config import describe_validation_error
+from ragft.errors import ConfigError
+from ragft.tuning.common import TrainConfigBase, stop_after_steps
+from ragft.tuning.data import RaftOptions, load_preferences, raft_examples, sft_examples
+from ragft.tuning.preference import DPOTrainConfig, ORPOTrainConfig, train_dpo, train_orpo
+from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.tuning.sft import SFTTrainConfig, train_sft
+from ragft.tuning.synthetic import SyntheticOptions, synthetic_qa
+from ragft.types import QAExample
+
+METHODS = ("sft", "raft", "dpo", "orpo")
+RAFT_MAX_LENGTH = 2048  # an oracle and four distractor chunks of ~800 characters need ~1,200 tokens
+CONFIG_TYPES: dict[str, type[TrainConfigBase]] = {
+    "sft": SFTTrainConfig, "raft": SFTTrainConfig, "dpo": DPOTrainConfig, "orpo": ORPOTrainConfig,
+}
+
+
+def make_config(method: str, config_file: Path | None = None,
+                overrides: dict[str, Any] | None = None) -> TrainConfigBase:
+    """Defaults ← YAML file ← overrides (None values are ignored), validated."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        if not Path(config_file).is_file():
+            raise ConfigError(f"{config_file}: training config not found")
+        values = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of training settings")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return CONFIG_TYPES[method].model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(f"{method} training config: {describe_validation_error(err)}") from None
+
+
+def load_test_questions(paths: Sequence[Path]) -> list[str]:
+    from ragft.corpus import load_qa_file
+
+    return [q.question for path in paths for q in load_qa_file(path)]
+
+
+def train_from_files(method: str, workspace: Path, *, data: Path | None = None, tests: Sequence[Path] = (),
+                     config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                     raft: RaftOptions | None = None, generator: str | None = None, stop_after: int | None = None,
+                     say: Callable[[str], None] = print) -> ModelVersion:
+    """Train ``method`` into ``<workspace>/models`` and return the registered version."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown training method {method!r} — use one of {', '.join(METHODS)}")
+    from ragft.workspace import Workspace
+
+    ws = Workspace(Path(workspace))
+    registry = ModelRegistry(ws.path / "models")
+    overrides = dict(overrides or {})
+    if overrides.get("base_model") is None:
+        overrides["base_model"] = _default_base(method, ws, registry)
+    if method == "raft" and overrides.get("max_length") is None:
+        overrides["max_length"] = RAFT_MAX_LENGTH
+    config = make_config(method, config_file, overrides)
+    test_questions = load_test_questions(tests)
+    callbacks = [stop_after_steps(stop_after)] if stop_after else []
+    say(f"training {method} from {config.base_model} ({config.peft}) → {registry.root}")
+    if method in ("dpo", "orpo"):
+        if data is None:
+            raise ConfigError(f"{method} needs --data PREFERENCES.jsonl (question, chosen, rejected per line)")
+        prefs = load_preferences(data)
+        train = train_dpo if method == "dpo" else train_orpo
+        return train(prefs, config, registry, test_questions=test_questions, callbacks=callbacks)
+    qa = _qa_for_training(data, ws, generator, test_questions, say)
+    if method == "raft":
+        index = _workspace_index(ws)
+        examples = raft_examples(qa, index, raft or RaftOptions(seed=config.seed))
+        say(f"RAFT: {len(examples)} examples from {len(qa)} questions "
+            f"({len(qa) - len(examples)} without an oracle chunk in the index were skipped)")
+    else:
+        examples = sft_examples(qa)
+    return train_sft(examples, config, registry, method=method, test_questions=test_questions, callbacks=callbacks)
+
+
+def _default_base(method: str, ws, registry: ModelRegistry) -> str:
+    """Preference training continues from the current version when there is one."""
+    current = registry.current()
+    if method in ("dpo", "orpo") and current is not None:
+        return f"registry:{current.name}"
+    return ws.load_config().llm.model
+
+
+def _qa_for_training(data: Path | None, ws, generator: str | None, test_questions: list[str],
+                     say: Callable[[str], None]) -> list[QAExample]:
+    from ragft.corpus import load_qa_file
+
+    if data is not None:
+        return load_qa_file(data)
+    # No QA file: synthetic questions from the workspace's own chunks.
+    index = _workspace_index(ws, embed=False)
+    llm = None
+    if generator and generator != "template":
+        from ragft.config import LLMConfig
+        from ragft.models import load_llm
+
+        llm = load_llm(LLMConfig(model=generator, max_new_tokens=160), progress=True)
+    report = synthetic_qa(index.chunks, llm, test_questions, SyntheticOptions())
+    say(f"synthetic QA ({generator or 'template'}): {report.summary()}")
+    return report.pairs
+
+
+def _workspace_index(ws, embed: bool = True):
+    from ragft.models import load_embedder
+
+    if not ws.has_index():
+        raise ConfigError(f"{ws.path}: no index — run `ragft ingest PATH --workspace {ws.path}` first")
+    return ws.load_index(load_embedder(ws.load_config().embedder) if embed else None)

@@ -1,0 +1,43 @@
+"""A study that fine-tunes its own model (``finetune:``) trains once, scores the fine-tuned
+variant through the registry, and reuses the trained version when re-run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ragft.eval.study import StudyRunner
+from ragft.eval.study_config import StudyConfig
+from ragft.tuning.registry import ModelRegistry
+
+pytestmark = pytest.mark.slow
+
+
+def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path):
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "fleet.md").write_text("The Brennock ferries have bright teal funnels with a white gull.\n")
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"question": "What colour are the Brennock funnels?", "answer": "Bright teal"}) + "\n")
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"question": "Which bird is painted on the funnel?", "answer": "A white gull"}) + "\n")
+    config = StudyConfig.model_validate({
+        "name": "ft", "corpus": str(corpus), "test": {"path": str(test)}, "train": {"path": str(train)},
+        "models": {"small": {"model": "builtin:smollm2-135m", "max_new_tokens": 8}},
+        "finetune": {"sft": {"method": "sft", "from_model": "small",
+                             "train": {"max_steps": 1, "batch_size": 1, "max_length": 96}}},
+        "variants": [{"name": "base", "type": "closed_book", "llm": "small"},
+                     {"name": "sft-closed", "type": "closed_book", "llm": "sft"}],
+    })
+    run = StudyRunner(config.model_copy(deep=True), output_dir=tmp_path / "run").run()
+    registry = ModelRegistry(tmp_path / "run" / "models")
+    versions = registry.list()
+    assert [v.name for v in versions] == ["sft-1"]
+    assert versions[0].train_questions == ["What colour are the Brennock funnels?"]
+    assert run.records["sft-closed"][0]["answer"] is not None
+
+    again = StudyRunner(config.model_copy(deep=True), output_dir=tmp_path / "run")
+    again.run()
+    assert [v.name for v in registry.list()] == ["sft-1"]  # cached: not retrained
+    assert again.config.models["sft"].model == "registry:sft-1"
