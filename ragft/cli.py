@@ -114,6 +114,9 @@ def ask(
         if mode not in ("dense", "bm25", "hybrid"):
             raise RagftError(f"--mode {mode!r} — use dense, bm25 or hybrid")
         config.retrieval.mode = mode
+    from ragft.tuning.registry import ModelRegistry, resolve_llm_config
+
+    config.llm = resolve_llm_config(config.llm, ModelRegistry(ws.path / "models"))  # llm.model: registry:NAME
     if closed_book:
         pipeline = ClosedBook(load_llm(config.llm))
     else:
@@ -154,6 +157,7 @@ def study(
     results = build_results(run, runner.embedder.embed, judge=runner.judge(run))
     results["study"]["full_size_hint"] = _full_size_hint(config_path, config)
     write_results(results, run.output_dir)
+    runner.record_registry_scores(results)  # fine-tuned variants keep their scores in the registry
     report = write_report(run.output_dir)
     print_summary(results, console, report_path=report)
 
@@ -199,6 +203,127 @@ def models(workspace: Optional[Path] = WorkspaceOption):
             "yes" if (converted_llm_dir(name) / "config.json").exists() else "converted on first use")
         table.add_row(name, spec.package, installed, cached)
     console.print(table)
+    _print_registry(ws.path / "models")
+
+
+def _print_registry(root: Path) -> None:
+    """Fine-tuned versions with their lineage, training figures and study scores."""
+    from ragft.tuning.registry import ModelRegistry
+
+    versions = ModelRegistry(root).list()
+    if not versions:
+        return
+    by_name = {v.name: v for v in versions}
+    table = Table(title=f"Fine-tuned versions ({root})")
+    for column in ("name", "status", "method", "lineage", "steps", "final loss", "studies", "path"):
+        table.add_column(column)
+    for version in versions:
+        chain, parent = [version.name], version.parent
+        while parent and parent in by_name and parent not in chain:  # guard against a corrupt cycle
+            chain.append(parent)
+            parent = by_name[parent].parent
+        lineage = " → ".join([version.base_model, *reversed(chain)])
+        loss = version.metrics.get("final_loss")
+        table.add_row(version.name, version.status, version.method, lineage, str(version.metrics.get("steps", "")),
+                      f"{loss:.3f}" if isinstance(loss, (int, float)) else "", str(len(version.scores)), version.path)
+    console.print(table)
+
+
+@app.command()
+def train(
+    method: str = typer.Argument(..., help="sft (closed-book QA) | raft (QA with retrieved chunks) | dpo | orpo"),
+    workspace: Optional[Path] = WorkspaceOption,
+    data: Optional[Path] = typer.Option(None, help="QA file for sft/raft (default: synthetic QA from the workspace "
+                                                   "corpus) or preference JSONL for dpo/orpo"),
+    test: Optional[list[Path]] = typer.Option(None, help="Test QA file whose questions must be kept out (repeatable)"),
+    config: Optional[Path] = typer.Option(None, help="YAML of training settings (ragft.tuning *TrainConfig fields)"),
+    base: Optional[str] = typer.Option(None, help="Base model: builtin:…, a path, a cached HF id or registry:NAME"),
+    peft: Optional[str] = typer.Option(None, help="lora | full | qlora (CUDA + bitsandbytes) [lora]"),
+    max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps (overrides --epochs)"),
+    epochs: Optional[float] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None, help="Learning rate"),
+    batch_size: Optional[int] = typer.Option(None),
+    max_length: Optional[int] = typer.Option(None, help="Max tokens per example; a longer one is an error"),
+    seed: Optional[int] = typer.Option(None),
+    save_steps: Optional[int] = typer.Option(None, help="Checkpoint every N steps; a re-run resumes from the last"),
+    packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="sft/raft: pack short examples"),
+    k: Optional[int] = typer.Option(None, "--k", help="raft: distractor chunks per example [4]"),
+    p_no_oracle: Optional[float] = typer.Option(None, help="raft: share of examples without the oracle chunk [0.2]"),
+    generator: Optional[str] = typer.Option(None, help="Synthetic QA generator: template (offline) or a model"),
+    stop_after: Optional[int] = typer.Option(None, hidden=True, help="Stop after N steps (to test the resume)"),
+):
+    """Fine-tune a model into the workspace's model registry (<workspace>/models)."""
+    from ragft.tuning.data import RaftOptions
+    from ragft.tuning.run import train_from_files
+    from ragft.workspace import default_workspace
+
+    _quiet_libraries()
+    overrides = {"base_model": base, "peft": peft, "max_steps": max_steps, "epochs": epochs, "learning_rate": lr,
+                 "batch_size": batch_size, "max_length": max_length, "seed": seed, "save_steps": save_steps}
+    if packing is not None:
+        overrides["packing"] = packing
+    raft = RaftOptions(k_distractors=4 if k is None else k, p_no_oracle=0.2 if p_no_oracle is None else p_no_oracle,
+                       seed=seed or 0)
+    version = train_from_files(method, workspace or default_workspace(), data=data, tests=test or [],
+                               config_file=config, overrides=overrides, raft=raft, generator=generator,
+                               stop_after=stop_after, say=lambda text: err_console.print(text, highlight=False))
+    m = version.metrics
+    console.print(f"registered {version.name} ({version.method} from {version.parent or version.base_model}): "
+                  f"{m.get('steps')} steps in {m.get('seconds')} s, loss {m.get('first_loss')} → "
+                  f"{m.get('final_loss')}", highlight=False)
+    console.print(f"model: {version.path}\nloss curve: {m.get('loss_curve')}\nuse it as model: "
+                  f"registry:{version.name} (with registry: {Path(version.path).parent.parent} in a study)",
+                  highlight=False)
+
+
+@app.command()
+def serve(
+    workspace: Optional[Path] = WorkspaceOption,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback needs --token"),
+    port: int = typer.Option(8000, help="Port"),
+    token: Optional[str] = typer.Option(None, envvar="RAGFT_SERVE_TOKEN",
+                                        help="Access token: bearer for /v1, login for the pages [env: RAGFT_SERVE_TOKEN]"),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Answer length [default: the workspace's llm.max_new_tokens]"),
+    max_upload_mb: float = typer.Option(20.0, help="Largest document upload"),
+):
+    """Web app: chat with sources, feedback, arena, dashboard, documents, OpenAI-compatible /v1 API."""
+    from ragft.serve.settings import ServeSettings
+
+    ws = _workspace(workspace)
+    settings = ServeSettings(workspace=ws.path, host=host, port=port, token=token, max_new_tokens=max_new_tokens,
+                             max_upload_mb=max_upload_mb)  # checked first: a bad option fails at once
+    _quiet_libraries()
+    import uvicorn
+
+    from ragft.serve.app import create_app
+
+    console.print(f"ragft serving {ws.path} on http://{host}:{port}  (OpenAI API: http://{host}:{port}/v1)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+feedback_app = typer.Typer(no_args_is_help=True, help="Import and export feedback (CSV or JSONL).")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(path: Path = typer.Argument(..., help="Output .csv or .jsonl"),
+                    workspace: Optional[Path] = WorkspaceOption):
+    """Write the workspace's feedback (interactions with their latest vote/rating/edit, pairwise choices)."""
+    from ragft.feedback.store import FeedbackStore
+
+    store = FeedbackStore(_workspace(workspace).path / "feedback.sqlite")
+    console.print(f"Wrote {store.export(path)} records to {path}")
+
+
+@feedback_app.command("import")
+def feedback_import(path: Path = typer.Argument(..., help="A .csv or .jsonl feedback file"),
+                    workspace: Optional[Path] = WorkspaceOption):
+    """Add feedback from a file; every row is checked first and a bad file imports nothing."""
+    from ragft.feedback.store import FeedbackStore
+
+    store = FeedbackStore(_workspace(workspace).path / "feedback.sqlite")
+    counts = store.import_file(path)
+    console.print("Imported " + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f" from {path}")
 
 
 def main() -> None:

@@ -138,11 +138,46 @@ class TransformersLLM:
             ))
         return generations
 
+    def generate_stream(self, conversation: Messages, on_text, max_new_tokens: int | None = None,
+                        temperature: float | None = None) -> Generation:
+        """One answer, calling ``on_text(piece)`` as text is decoded (for streaming UIs); returns
+        the same ``Generation`` that ``generate`` would."""
+        import torch
+
+        max_new_tokens = max_new_tokens or self.config.max_new_tokens
+        temperature = self.config.temperature if temperature is None else temperature
+        encoded = self.tokenizer([self.render(conversation)], return_tensors="pt", add_special_tokens=False)
+        encoded = {k: v.to(self.device) for k, v in encoded.items()}
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(
+                **encoded, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                streamer=_callback_streamer(self.tokenizer, on_text), **sampling,
+            )
+        prompt_width = encoded["input_ids"].shape[1]
+        new_tokens = _until_stop(output[0][prompt_width:].tolist(), self._stop_ids())
+        return Generation(text=self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(),
+                          prompt_tokens=int(prompt_width), completion_tokens=len(new_tokens),
+                          latency_s=time.perf_counter() - started)
+
     def _stop_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id
         ids = set(ids if isinstance(ids, list) else [ids]) if ids is not None else set()
         ids.add(self.tokenizer.eos_token_id)
         return {i for i in ids if i is not None}
+
+
+def _callback_streamer(tokenizer, on_text):
+    """A transformers streamer that hands each decoded piece of new text to ``on_text``."""
+    from transformers import TextStreamer
+
+    class CallbackStreamer(TextStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False):
+            if text:
+                on_text(text)
+
+    return CallbackStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
 def _until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:

@@ -1,0 +1,504 @@
+"""The feedback store: what people (and AI judges) said about answers, in one SQLite file.
+
+    <workspace>/feedback.sqlite
+
+Tables (append-only; a later click never overwrites an earlier one):
+
+    interactions   a question, the context shown to the model, the answer, its sources (JSON),
+                   the model version and the variant (pipeline) that produced it
+    votes          up / down on an interaction
+    ratings        1–5 on an interaction
+    edits          a corrected answer for an interaction
+    pairwise       two answers to one question, which one was better (a | b | tie)
+    ai_judgements  sampled answers, a judge's ranking and reasons, and the pairs it supports
+
+``preference_pairs()`` turns all of it into ``Preference`` pairs for DPO: an edit is chosen over
+the original, a pairwise winner over the loser, an up-voted answer over a down-voted answer to
+the same question, an AI judge's winner over its loser. A pair whose two sides are the same text
+(ignoring whitespace) is never produced: it teaches nothing and breaks DPO's loss.
+
+Concurrency: the web app writes from many threads and ``ragft improve`` may read at the same
+time. The database runs in WAL mode (readers never block the writer), every thread gets its own
+connection, every write is one short ``BEGIN IMMEDIATE`` transaction, and ``busy_timeout`` makes
+a second writer wait instead of failing.
+
+Schema changes are ordered migration functions; ``PRAGMA user_version`` records how many have
+run, so opening a file written by an older ragft upgrades it in place (in one transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ragft.errors import ConfigError, RagftError
+from ragft.types import Preference
+
+BUSY_TIMEOUT_MS = 30_000
+VOTES = ("up", "down")
+CHOICES = ("a", "b", "tie")
+
+
+# ------------------------------------------------------------------------------------------
+# Schema migrations: append a function to MIGRATIONS, never edit one that has shipped.
+# ------------------------------------------------------------------------------------------
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Statement by statement: sqlite3's executescript() would COMMIT the migration's transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _m1_initial(conn: sqlite3.Connection) -> None:
+    _run_script(conn, """
+        CREATE TABLE interactions (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL,
+            context TEXT NOT NULL DEFAULT '',
+            answer TEXT NOT NULL,
+            sources TEXT NOT NULL DEFAULT '[]',
+            model_version TEXT NOT NULL DEFAULT '',
+            variant TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE votes (
+            id INTEGER PRIMARY KEY,
+            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
+            vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY,
+            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
+            rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE edits (
+            id INTEGER PRIMARY KEY,
+            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
+            corrected_answer TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE pairwise (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL,
+            context TEXT NOT NULL DEFAULT '',
+            answer_a TEXT NOT NULL,
+            answer_b TEXT NOT NULL,
+            variant_a TEXT NOT NULL DEFAULT '',
+            variant_b TEXT NOT NULL DEFAULT '',
+            choice TEXT NOT NULL CHECK (choice IN ('a', 'b', 'tie')),
+            created_at REAL NOT NULL
+        );
+    """)
+
+
+def _m2_ai_judgements_and_time_indexes(conn: sqlite3.Connection) -> None:
+    _run_script(conn, """
+        CREATE TABLE ai_judgements (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL,
+            context TEXT NOT NULL DEFAULT '',
+            gold TEXT NOT NULL DEFAULT '',
+            answers TEXT NOT NULL,          -- JSON list of the sampled answers
+            scores TEXT NOT NULL,           -- JSON list, one score per answer (votes or similarity)
+            reasons TEXT NOT NULL,          -- JSON list of the judge's reasons
+            pairs TEXT NOT NULL,            -- JSON list of [chosen index, rejected index]
+            method TEXT NOT NULL,           -- "ai_judge" | "auto_score"
+            judge TEXT NOT NULL DEFAULT '', -- judge model or scoring function
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX interactions_created ON interactions(created_at);
+        CREATE INDEX votes_interaction ON votes(interaction_id);
+        CREATE INDEX ratings_interaction ON ratings(interaction_id);
+        CREATE INDEX edits_interaction ON edits(interaction_id);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_ai_judgements_and_time_indexes]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Run the migrations a database lacks (all in one transaction); returns the new version."""
+    conn.execute("BEGIN IMMEDIATE")  # re-read the version under the write lock: two openers, one upgrade
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"feedback database schema version {version} is newer than this ragft "
+                              f"understands ({SCHEMA_VERSION}) — upgrade ragft")
+        for number in range(version, target):
+            MIGRATIONS[number](conn)
+        conn.execute(f"PRAGMA user_version = {max(version, target)}")
+        conn.execute("COMMIT")
+        return max(version, target)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+# ------------------------------------------------------------------------------------------
+# The store
+# ------------------------------------------------------------------------------------------
+
+
+class FeedbackStore:
+    """Feedback in a SQLite file; safe to share between threads (one connection each)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        conn = self._conn()
+        self.schema_version = migrate(conn)
+
+    # ----------------------------------------------------------------- connections
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions stay short.
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                       check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe in WAL mode
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as err:
+                raise RagftError(f"{self.path}: not a usable feedback database ({err})") from None
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction: everything inside commits together or not at all."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._conn().execute(sql, params).fetchall()]
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # ----------------------------------------------------------------- writing
+    def record_interaction(self, question: str, answer: str, context: str = "", sources: list | None = None,
+                           model_version: str = "", variant: str = "", created_at: float | None = None) -> int:
+        """Store one answered question; returns its id (what votes, ratings and edits refer to)."""
+        _require_text("question", question)
+        with self._write() as conn:
+            return self._insert_interaction(conn, question, answer, context, sources, model_version, variant,
+                                            created_at)
+
+    @staticmethod
+    def _insert_interaction(conn, question, answer, context, sources, model_version, variant, created_at) -> int:
+        cursor = conn.execute(
+            "INSERT INTO interactions (question, context, answer, sources, model_version, variant, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (question, context or "", answer or "", json.dumps(sources or [], ensure_ascii=False),
+             model_version or "", variant or "", created_at or time.time()))
+        return int(cursor.lastrowid)
+
+    def vote(self, interaction_id: int, vote: str) -> int:
+        vote = _check_vote(vote)
+        with self._write() as conn:
+            self._require_interaction(conn, interaction_id)
+            return self._insert(conn, "votes", interaction_id, "vote", vote)
+
+    def rate(self, interaction_id: int, rating: int) -> int:
+        rating = _check_rating(rating)
+        with self._write() as conn:
+            self._require_interaction(conn, interaction_id)
+            return self._insert(conn, "ratings", interaction_id, "rating", rating)
+
+    def edit(self, interaction_id: int, corrected_answer: str) -> int:
+        _require_text("corrected_answer", corrected_answer)
+        with self._write() as conn:
+            self._require_interaction(conn, interaction_id)
+            return self._insert(conn, "edits", interaction_id, "corrected_answer", corrected_answer)
+
+    @staticmethod
+    def _insert(conn, table: str, interaction_id: int, column: str, value, created_at: float | None = None) -> int:
+        cursor = conn.execute(f"INSERT INTO {table} (interaction_id, {column}, created_at) VALUES (?, ?, ?)",
+                              (interaction_id, value, created_at or time.time()))
+        return int(cursor.lastrowid)
+
+    @staticmethod
+    def _require_interaction(conn, interaction_id: int) -> None:
+        if conn.execute("SELECT 1 FROM interactions WHERE id = ?", (interaction_id,)).fetchone() is None:
+            raise RagftError(f"interaction_id {interaction_id} does not exist")
+
+    def pairwise(self, question: str, answer_a: str, answer_b: str, choice: str, variant_a: str = "",
+                 variant_b: str = "", context: str = "", created_at: float | None = None) -> int:
+        """Store which of two answers to one question was better: 'a', 'b' or 'tie'."""
+        _require_text("question", question)
+        choice = _check_choice(choice)
+        with self._write() as conn:
+            return self._insert_pairwise(conn, question, answer_a, answer_b, choice, variant_a, variant_b,
+                                         context, created_at)
+
+    @staticmethod
+    def _insert_pairwise(conn, question, answer_a, answer_b, choice, variant_a, variant_b, context, created_at) -> int:
+        cursor = conn.execute(
+            "INSERT INTO pairwise (question, context, answer_a, answer_b, variant_a, variant_b, choice, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (question, context or "", answer_a or "", answer_b or "", variant_a or "", variant_b or "", choice,
+             created_at or time.time()))
+        return int(cursor.lastrowid)
+
+    def record_judgement(self, question: str, answers: list[str], scores: list[float], reasons: list[str],
+                         pairs: list[tuple[int, int]], method: str, judge: str = "", context: str = "",
+                         gold: str = "") -> int:
+        """Store one AI-feedback round: sampled answers, their scores, the judge's reasons, the pairs."""
+        for chosen, rejected in pairs:
+            if not (0 <= chosen < len(answers) and 0 <= rejected < len(answers)):
+                raise RagftError(f"pair ({chosen}, {rejected}) refers to an answer that is not among the "
+                                 f"{len(answers)} sampled")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO ai_judgements (question, context, gold, answers, scores, reasons, pairs, method, "
+                "judge, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (question, context or "", gold or "", json.dumps(answers, ensure_ascii=False), json.dumps(scores),
+                 json.dumps(reasons, ensure_ascii=False), json.dumps([list(p) for p in pairs]), method, judge,
+                 time.time()))
+            return int(cursor.lastrowid)
+
+    # ----------------------------------------------------------------- reading
+    def interaction(self, interaction_id: int) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM interactions WHERE id = ?", (interaction_id,))
+        return _decode_interaction(rows[0]) if rows else None
+
+    def interactions(self) -> list[dict[str, Any]]:
+        return [_decode_interaction(r) for r in self._read("SELECT * FROM interactions ORDER BY id")]
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of one table, oldest first (tests, the dashboard, exports)."""
+        if table not in ("interactions", "votes", "ratings", "edits", "pairwise", "ai_judgements"):
+            raise RagftError(f"no feedback table {table!r}")
+        return self._read(f"SELECT * FROM {table} ORDER BY id")
+
+    def counts(self) -> dict[str, int]:
+        tables = ("interactions", "votes", "ratings", "edits", "pairwise", "ai_judgements")
+        return {t: self._read(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in tables}
+
+    def counts_by_day(self) -> list[dict[str, Any]]:
+        """Feedback events per UTC day and kind, for the dashboard's chart."""
+        parts = [f"SELECT date(created_at, 'unixepoch') AS day, '{t}' AS kind, COUNT(*) AS n FROM {t} GROUP BY day"
+                 for t in ("votes", "ratings", "edits", "pairwise")]
+        return self._read(" UNION ALL ".join(parts) + " ORDER BY day, kind")
+
+    def approval_by_model(self) -> dict[str, dict[str, int]]:
+        """Per model version: up and down votes (each interaction's latest vote counts once)."""
+        rows = self._read(
+            "SELECT i.model_version AS model, v.vote AS vote, COUNT(*) AS n FROM interactions i "
+            "JOIN votes v ON v.id = (SELECT MAX(id) FROM votes WHERE interaction_id = i.id) "
+            "GROUP BY i.model_version, v.vote")
+        table: dict[str, dict[str, int]] = defaultdict(lambda: {"up": 0, "down": 0})
+        for row in rows:
+            table[row["model"]][row["vote"]] = row["n"]
+        return dict(table)
+
+    def latest_feedback(self) -> list[dict[str, Any]]:
+        """Each interaction with its latest vote, rating and edit (None where there is none)."""
+        return [_decode_interaction(r) for r in self._read(
+            "SELECT i.*, "
+            "(SELECT vote FROM votes WHERE interaction_id = i.id ORDER BY id DESC LIMIT 1) AS vote, "
+            "(SELECT rating FROM ratings WHERE interaction_id = i.id ORDER BY id DESC LIMIT 1) AS rating, "
+            "(SELECT corrected_answer FROM edits WHERE interaction_id = i.id ORDER BY id DESC LIMIT 1) "
+            "AS corrected_answer FROM interactions i ORDER BY i.id")]
+
+    # ----------------------------------------------------------------- preference pairs
+    def preference_pairs(self, include_ai: bool = True) -> list[Preference]:
+        """Chosen/rejected pairs from edits, pairwise choices, votes and (optionally) AI judgements."""
+        feedback = self.latest_feedback()
+        pairs = _pairs_from_edits(feedback) + self._pairs_from_pairwise() + _pairs_from_votes(feedback)
+        if include_ai:
+            pairs += self._pairs_from_ai()
+        return _unique_real_pairs(pairs)
+
+    def _pairs_from_pairwise(self) -> list[Preference]:
+        pairs = []
+        for row in self.rows("pairwise"):
+            if row["choice"] == "tie":
+                continue
+            a_wins = row["choice"] == "a"
+            chosen, rejected = (row["answer_a"], row["answer_b"]) if a_wins else (row["answer_b"], row["answer_a"])
+            winner, loser = (row["variant_a"], row["variant_b"]) if a_wins else (row["variant_b"], row["variant_a"])
+            pairs.append(Preference(question=row["question"], chosen=chosen, rejected=rejected,
+                                    context=row["context"], source="pairwise", reason="human pairwise choice",
+                                    metadata={"pairwise_id": row["id"], "chosen_variant": winner,
+                                              "rejected_variant": loser}))
+        return pairs
+
+    def _pairs_from_ai(self) -> list[Preference]:
+        pairs = []
+        for row in self.rows("ai_judgements"):
+            answers, reasons = json.loads(row["answers"]), json.loads(row["reasons"])
+            for chosen, rejected in json.loads(row["pairs"]):
+                pairs.append(Preference(question=row["question"], chosen=answers[chosen], rejected=answers[rejected],
+                                        context=row["context"], source=row["method"], reason=" | ".join(reasons),
+                                        metadata={"judgement_id": row["id"], "judge": row["judge"]}))
+        return pairs
+
+    # ----------------------------------------------------------------- import / export
+    def export(self, path: Path | str) -> int:
+        """Write every interaction (with its latest vote, rating, edit) and pairwise choice as
+        CSV or JSONL (by extension); returns the number of records written."""
+        from ragft.feedback.exchange import write_records
+
+        return write_records(Path(path), self.export_records())
+
+    def export_records(self) -> list[dict[str, Any]]:
+        from ragft.feedback.exchange import interaction_record, pairwise_record
+
+        return ([interaction_record(row) for row in self.latest_feedback()]
+                + [pairwise_record(row) for row in self.rows("pairwise")])
+
+    def import_file(self, path: Path | str) -> dict[str, int]:
+        """Read a CSV or JSONL feedback file; every row is checked first, then all are stored in
+        one transaction — a bad file imports nothing. Returns counts per kind."""
+        from ragft.feedback.exchange import read_records
+
+        records = read_records(Path(path))
+        counts: dict[str, int] = defaultdict(int)
+        with self._write() as conn:
+            for record in records:
+                self._store_record(conn, record)
+                counts[record["kind"]] += 1
+        return dict(counts)
+
+    def _store_record(self, conn, record: dict[str, Any]) -> None:
+        when = record.get("created_at")
+        if record["kind"] == "pairwise":
+            self._insert_pairwise(conn, record["question"], record["answer"], record["answer_b"], record["choice"],
+                                  record.get("variant", ""), record.get("variant_b", ""), record.get("context", ""),
+                                  when)
+            return
+        interaction_id = self._insert_interaction(conn, record["question"], record["answer"],
+                                                  record.get("context", ""), record.get("sources"),
+                                                  record.get("model_version", ""), record.get("variant", ""), when)
+        if record.get("vote"):
+            self._insert(conn, "votes", interaction_id, "vote", record["vote"], when)
+        if record.get("rating") is not None:
+            self._insert(conn, "ratings", interaction_id, "rating", record["rating"], when)
+        if record.get("corrected_answer"):
+            self._insert(conn, "edits", interaction_id, "corrected_answer", record["corrected_answer"], when)
+
+
+# ------------------------------------------------------------------------------------------
+# Pair building (pure functions over rows)
+# ------------------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """Whitespace-insensitive form used to decide whether two answers are the same."""
+    return " ".join((text or "").split())
+
+
+def _pairs_from_edits(feedback: list[dict[str, Any]]) -> list[Preference]:
+    return [Preference(question=row["question"], chosen=row["corrected_answer"], rejected=row["answer"],
+                       context=row["context"], source="edit", reason="human edit",
+                       metadata={"interaction_id": row["id"], "model_version": row["model_version"]})
+            for row in feedback if row.get("corrected_answer")]
+
+
+def _pairs_from_votes(feedback: list[dict[str, Any]]) -> list[Preference]:
+    """Every up-voted answer over every down-voted answer to the same question."""
+    by_question: dict[str, dict[str, list[dict]]] = defaultdict(lambda: {"up": [], "down": []})
+    for row in feedback:
+        if row.get("vote") in VOTES:
+            by_question[normalise(row["question"]).lower()][row["vote"]].append(row)
+    pairs = []
+    for group in by_question.values():
+        for good in group["up"]:
+            for bad in group["down"]:
+                pairs.append(Preference(
+                    question=good["question"], chosen=good["answer"], rejected=bad["answer"], context=good["context"],
+                    source="vote", reason="up-voted answer over a down-voted one",
+                    metadata={"chosen_interaction": good["id"], "rejected_interaction": bad["id"],
+                              "rejected_context": bad["context"]}))
+    return pairs
+
+
+def _unique_real_pairs(pairs: list[Preference]) -> list[Preference]:
+    """Drop pairs whose sides are the same text, and repeats of a pair already kept."""
+    seen, kept = set(), []
+    for pair in pairs:
+        chosen, rejected = normalise(pair.chosen), normalise(pair.rejected)
+        key = (normalise(pair.question), chosen, rejected)
+        if not chosen or chosen == rejected or key in seen:
+            continue
+        seen.add(key)
+        kept.append(pair)
+    return kept
+
+
+def _decode_interaction(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    try:
+        row["sources"] = json.loads(row.get("sources") or "[]")
+    except ValueError:
+        row["sources"] = []
+    return row
+
+
+# ------------------------------------------------------------------------------------------
+# Validation shared by the store, the importer and the web app
+# ------------------------------------------------------------------------------------------
+
+
+def _require_text(field: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise RagftError(f"{field} must be non-empty text")
+
+
+def _check_vote(vote: str) -> str:
+    value = str(vote).strip().lower()
+    value = {"+1": "up", "1": "up", "-1": "down"}.get(value, value)
+    if value not in VOTES:
+        raise RagftError(f"vote must be 'up' or 'down', got {vote!r}")
+    return value
+
+
+def _check_rating(rating) -> int:
+    try:
+        value = int(str(rating).strip())
+    except ValueError:
+        raise RagftError(f"rating must be an integer from 1 to 5, got {rating!r}") from None
+    if not 1 <= value <= 5:
+        raise RagftError(f"rating must be an integer from 1 to 5, got {rating!r}")
+    return value
+
+
+def _check_choice(choice: str) -> str:
+    value = str(choice).strip().lower()
+    if value not in CHOICES:
+        raise RagftError(f"choice must be 'a', 'b' or 'tie', got {choice!r}")
+    return value
+
+
+check_vote, check_rating, check_choice = _check_vote, _check_rating, _check_choice

@@ -1,0 +1,146 @@
+"""Web-app pieces that need no model: settings, sessions/CSRF, login and bearer token, upload
+checks, the leaderboard's statistics."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ragft.errors import ConfigError
+from ragft.serve.corpus import UploadError, check_upload, save_upload
+from ragft.serve.leaderboard import bradley_terry, leaderboard, wilson_interval
+from ragft.serve.security import Sessions
+from ragft.serve.settings import ServeSettings, is_loopback
+from ragft.workspace import Workspace
+
+
+def test_non_loopback_needs_a_token(tmp_path):
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    with pytest.raises(ConfigError, match="--token"):
+        ServeSettings(workspace=tmp_path, host="0.0.0.0")
+    assert ServeSettings(workspace=tmp_path, host="0.0.0.0", token="s3cret").auth_required
+
+
+def test_sessions_are_signed():
+    sessions = Sessions()
+    cookie = sessions.new_cookie(logged_in=False)
+    sid, logged_in = sessions.read(cookie)
+    assert not logged_in
+    session_id, _, signature = cookie.split(":")
+    forged = f"{session_id}:1:{signature}"
+    assert sessions.read(forged) is None  # flipping "logged in" breaks the signature
+    assert sessions.read("garbage") is None
+    assert sessions.csrf_token(sid) != Sessions().csrf_token(sid)  # per-process secret
+
+
+@pytest.mark.parametrize("name,size,message", [
+    ("../etc/passwd.md", 10, "not allowed"), ("a/b.md", 10, "not allowed"), ("..\\x.md", 10, "not allowed"),
+    (".hidden.md", 10, "not allowed"), ("", 10, "not allowed"), ("model.pkl", 10, "unsupported type"),
+    ("script.py", 10, "unsupported type"), ("big.pdf", 2_000_000, "upload limit"), ("nothing.txt", 0, "empty"),
+])
+def test_upload_name_type_and_size_checks(name, size, message):
+    with pytest.raises(UploadError, match=message):
+        check_upload(name, size, max_bytes=1_000_000)
+
+
+def test_upload_is_type_checked_by_the_ingest_loaders(tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    with pytest.raises(UploadError, match="fake.pdf"):
+        save_upload(workspace, "fake.pdf", b"this is not a pdf at all", 10_000)
+    with pytest.raises(UploadError, match="fake.docx"):
+        save_upload(workspace, "fake.docx", b"PK\x03\x04 not really a zip", 10_000)
+    assert [p.name for p in (tmp_path / "ws" / "uploads").iterdir()] == []  # refused files leave nothing
+    saved = save_upload(workspace, "notes.md", b"# Notes\n\nFerries leave at nine.\n", 10_000)
+    assert saved == (tmp_path / "ws" / "uploads" / "notes.md").resolve()
+
+
+def test_wilson_and_bradley_terry():
+    low, high = wilson_interval(8, 10)
+    assert 0.49 < low < 0.5 and 0.94 < high < 0.95  # textbook values: [0.490, 0.943]
+    ratings = bradley_terry([("x", "y", 1.0)] * 8 + [("x", "y", 0.0)] * 2, ["x", "y"])
+    assert ratings["x"] > 1000 > ratings["y"] and abs(ratings["x"] + ratings["y"] - 2000) < 1e-6
+    rows = [{"variant_a": "rag/base", "variant_b": "closed-book/base", "choice": c} for c in "aaab"] + \
+           [{"variant_a": "closed-book/base", "variant_b": "rag/base", "choice": "tie"}]
+    standings = leaderboard(rows)
+    assert [s.variant for s in standings] == ["rag/base", "closed-book/base"]
+    top = standings[0]
+    assert (top.games, top.wins, top.losses, top.ties) == (5, 3, 1, 1) and top.win_rate == pytest.approx(0.7)
+    assert top.ci_low < top.win_rate < top.ci_high
+
+
+def test_token_protects_api_and_pages(tmp_path):
+    from ragft.serve.app import create_app
+
+    app = create_app(ServeSettings(workspace=tmp_path / "ws", token="s3cret"))
+    with TestClient(app) as client:
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        models = client.get("/v1/models", headers={"Authorization": "Bearer s3cret"})
+        assert models.status_code == 200 and "closed-book/base" in [m["id"] for m in models.json()["data"]]
+        assert client.post("/api/feedback/1/vote", json={"vote": "up"}).status_code == 401
+        page = client.get("/dashboard", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        login_page = client.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login_page).group(1)
+        assert client.post("/login", data={"token": "wrong", "csrf": csrf}).status_code == 401
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 403  # no CSRF token
+        done = client.post("/login", data={"token": "s3cret", "csrf": csrf, "next": "//evil.example"},
+                           follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/chat"  # no open redirect
+        assert client.get("/dashboard").status_code == 200
+
+
+def test_pages_render_on_an_empty_workspace(tmp_path):
+    from ragft.serve.app import create_app
+
+    app = create_app(ServeSettings(workspace=tmp_path / "ws"))
+    with TestClient(app) as client:
+        for path in ("/chat", "/arena", "/dashboard", "/documents"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "No index yet" in client.get("/chat").text
+        assert "ragft improve" in client.get("/dashboard").text
+        assert client.get("/reports/../feedback.sqlite/report.html").status_code == 404
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/chat").text).group(1)
+        reply = client.post("/api/chat", json={"question": "hi", "variant": "rag/base"}, headers={"X-CSRF-Token": csrf})
+        assert reply.status_code == 400 and "no index" in reply.json()["detail"]
+        blank = client.post("/api/chat", json={"question": "", "variant": "rag/base"}, headers={"X-CSRF-Token": csrf})
+        assert blank.status_code == 400 and "question" in blank.json()["detail"]
+
+
+def test_registry_versions_become_variants_and_dashboard_rows(tmp_path):
+    from ragft.serve.app import create_app
+    from ragft.tuning.registry import ModelRegistry, ModelVersion
+
+    registry = ModelRegistry(tmp_path / "ws" / "models")
+    registry.register(ModelVersion(name="sft-1", path=str(tmp_path / "m1"), base_model="builtin:smollm2-135m",
+                                   method="sft", data_sha256="ab" * 32, scores={"sample": {"token_f1": 0.123}}))
+    registry.register(ModelVersion(name="dpo-1", path=str(tmp_path / "m2"), base_model="builtin:smollm2-135m",
+                                   method="dpo", parent="sft-1"))
+    registry.register(ModelVersion(name="bad-1", path=str(tmp_path / "m3"), base_model="x", method="sft"))
+    registry.promote("dpo-1", "better on sample")
+    registry.reject("bad-1", "worse")
+
+    app = create_app(ServeSettings(workspace=tmp_path / "ws"))
+    engine = app.state.engine
+    names = [v.name for v in engine.variants()]
+    assert {"rag/sft-1", "closed-book/dpo-1", "rag/base"} <= set(names) and "rag/bad-1" not in names
+    assert engine.default_variant().name == "closed-book/dpo-1"  # the current version; no index yet
+    assert engine.variant("rag/sft-1").model.llm.model == str(tmp_path / "m1")
+    with TestClient(app) as client:
+        board = client.get("/dashboard").text
+        assert "dpo-1" in board and "sft-1" in board and "token_f1 0.123" in board and "current" in board
+
+
+def test_cli_refuses_a_public_address_without_a_token(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ragft.cli", "serve", "-w", str(tmp_path), "--host", "0.0.0.0"],
+                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--token" in " ".join(done.stderr.split())
