@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ragft.errors import RagftError
+from ragft.errors import ConfigError, RagftError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -140,6 +140,7 @@ def study(
     config_path: Path = typer.Argument(..., metavar="CONFIG.yaml", help="Study configuration (see configs/)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run folder [default: the config's output_dir or runs/<name>]"),
     n: Optional[int] = typer.Option(None, "--n", help="Score only this many test questions (a quick run)"),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated variant names: run just these"),
 ):
     """Run every variant on every test question; write results.json, questions.csv and report.html."""
     from ragft.eval.report import write_report
@@ -152,6 +153,8 @@ def study(
     config = load_study_config(config_path)
     if n:
         config.test.n = n
+    if only:
+        _keep_variants(config, [name.strip() for name in only.split(",") if name.strip()])
     runner = StudyRunner(config, output_dir=output)
     run = runner.run()
     results = build_results(run, runner.embedder.embed, judge=runner.judge(run))
@@ -160,6 +163,17 @@ def study(
     runner.record_registry_scores(results)  # fine-tuned variants keep their scores in the registry
     report = write_report(run.output_dir)
     print_summary(results, console, report_path=report)
+
+
+def _keep_variants(config, names: list[str]) -> None:
+    """Restrict a study to the named variants (their cached answers are reused as usual)."""
+    known = [v.name for v in config.variants]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"--only: no variant named {', '.join(unknown)} — the config has: {', '.join(known)}")
+    config.variants = [v for v in config.variants if v.name in names]
+    if config.baseline not in names:
+        config.baseline = None  # the first kept variant becomes the baseline
 
 
 def _full_size_hint(config_path: Path, config) -> str:

@@ -175,3 +175,18 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "bad.yaml: not valid YAML" in result.stderr
+
+
+def test_cli_only_runs_the_named_variants(tmp_path, embedder):
+    path = write_study(tmp_path, [EXTRACTIVE, EXTRACTIVE_DENSE], baseline="extractive")
+    command = [sys.executable, "-m", "ragft.cli", "study", str(path)]
+    result = subprocess.run([*command, "--only", "extractive-dense"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [v["name"] for v in results["variants"]] == ["extractive-dense"]
+    records = sorted(p.name for p in (tmp_path / "run" / "records").glob("*.jsonl"))
+    assert len(records) == 1 and records[0].startswith("extractive-dense-")
+
+    unknown = subprocess.run([*command, "--only", "nope"], capture_output=True, text=True, timeout=300)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "no variant named nope" in unknown.stderr and "extractive-dense" in unknown.stderr
