@@ -291,6 +291,50 @@ def train(
 
 
 @app.command()
+def improve(
+    test: Path = typer.Option(..., help="Held-out QA file (question + gold answer) the promotion is decided on"),
+    workspace: Optional[Path] = WorkspaceOption,
+    method: str = typer.Option("dpo", help="dpo (every new feedback pair) | sft (edits only)"),
+    questions: Optional[Path] = typer.Option(None, help="QA file (or .txt, one question a line) to collect AI "
+                                                        "feedback on, sampled from the current version"),
+    judge: str = typer.Option("auto", help="AI feedback judge: auto (gold-answer score when the questions have "
+                                           "answers, else self) | auto-score | self | a model"),
+    ai_samples: int = typer.Option(4, help="Answers sampled per question for AI feedback"),
+    ai_threshold: float = typer.Option(0.5, help="auto-score: similarity to gold that counts as acceptable"),
+    rag: bool = typer.Option(False, "--rag", help="Evaluate with naive RAG over the workspace index "
+                                                  "(default: closed-book)"),
+    metric: str = typer.Option("token_f1", help="Primary metric (an answer metric such as token_f1, rouge_l)"),
+    alpha: float = typer.Option(0.05, help="Promote only when the paired bootstrap p-value is below this"),
+    all_feedback: bool = typer.Option(False, "--all-feedback", help="Train on all stored feedback, not only what "
+                                                                    "came after the last improve run"),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Answer length in evaluation "
+                                                            "(default: the workspace's llm.max_new_tokens)"),
+    config: Optional[Path] = typer.Option(None, help="YAML of training settings "
+                                                     "(DPOTrainConfig / SFTTrainConfig fields)"),
+    max_steps: Optional[int] = typer.Option(None, help="Training steps (overrides --epochs)"),
+    epochs: Optional[float] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None, help="Learning rate"),
+    batch_size: Optional[int] = typer.Option(None),
+    max_length: Optional[int] = typer.Option(None, help="Max tokens per training example"),
+    seed: Optional[int] = typer.Option(None),
+):
+    """Feedback → pairs → DPO (or SFT on edits) → score against the current version → promote only if better."""
+    from ragft.tuning.improve import ImproveOptions, improve as run_improve, print_summary
+    from ragft.workspace import default_workspace
+
+    _quiet_libraries()
+    train = {"max_steps": max_steps, "epochs": epochs, "learning_rate": lr, "batch_size": batch_size,
+             "max_length": max_length, "seed": seed}
+    options = ImproveOptions(test=test, method=method, questions=questions, judge=judge, ai_samples=ai_samples,
+                             ai_threshold=ai_threshold, rag=rag, metric=metric, alpha=alpha,
+                             all_feedback=all_feedback, max_new_tokens=max_new_tokens, config_file=config,
+                             train={k: v for k, v in train.items() if v is not None})
+    result = run_improve(workspace or default_workspace(), options,
+                         say=lambda text: err_console.print(text, highlight=False))
+    print_summary(result, console)
+
+
+@app.command()
 def serve(
     workspace: Optional[Path] = WorkspaceOption,
     host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback needs --token"),
