@@ -36,8 +36,8 @@ from ragft.models import load_embedder, load_llm
 from ragft.types import Answer, QAExample
 from ragft.workspace import Workspace, ingest
 
-RECORD_FORMAT = 1
-STEPS_USING_TRAIN = {"example_queries"}  # their answers depend on the training set's content  # bump when a record's meaning changes, to invalidate caches
+RECORD_FORMAT = 1  # bump when a record's meaning changes, to invalidate caches
+STEPS_USING_TRAIN = {"example_queries"}  # their answers depend on the training set's content
 
 
 def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
@@ -137,9 +137,12 @@ class StudyRunner:
             prepare_finetuned_models(self, questions)
 
     def model_version(self, name: str):
-        """The registry version a model key refers to (``model: registry:NAME``), else None."""
+        """The registry version a model key refers to (``model: registry:NAME``), else None
+        (also for a ``finetune`` model not trained yet: it is checked when it is trained)."""
         from ragft.tuning.registry import resolve_model
 
+        if name not in self.config.models:
+            return None
         return resolve_model(self.config.models[name].model, self.registry)[1]
 
     def model_config(self, name: str):
