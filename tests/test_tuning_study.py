@@ -14,7 +14,7 @@ from ragft.tuning.registry import ModelRegistry
 pytestmark = pytest.mark.slow
 
 
-def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path):
+def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path, embedder):
     corpus = tmp_path / "docs"
     corpus.mkdir()
     (corpus / "fleet.md").write_text("The Brennock ferries have bright teal funnels with a white gull.\n")
@@ -36,6 +36,18 @@ def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path):
     assert [v.name for v in versions] == ["sft-1"]
     assert versions[0].train_questions == ["What colour are the Brennock funnels?"]
     assert run.records["sft-closed"][0]["answer"] is not None
+    # The fine-tuned variant pays for its training in the cost model; the base model does not.
+    from ragft.eval.cost import cost_report
+    from ragft.eval.results import build_results, cost_variant
+
+    variants = {v["name"]: v for v in build_results(run, embedder.embed)["variants"]}
+    assert variants["sft-closed"]["cost"]["training_seconds"] == versions[0].metrics["seconds"] > 0
+    assert variants["base"]["cost"]["training_seconds"] == 0
+    trained = cost_report(cost_variant(variants["sft-closed"], run.config))
+    hours = versions[0].metrics["seconds"] / 3600
+    assert trained.training_runs == 1
+    assert trained.training_per_run == pytest.approx(hours * run.config.cost.hardware_usd_per_hour)
+    assert cost_report(cost_variant(variants["base"], run.config)).training_runs == 0
 
     again = StudyRunner(config.model_copy(deep=True), output_dir=tmp_path / "run")
     again.run()

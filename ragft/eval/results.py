@@ -119,7 +119,8 @@ def _measured_cost(variant: VariantConfig, run: StudyRun) -> dict:
         "llm_calls_per_query": sum(r["llm_calls"] for r in records) / n,
         "index_build_seconds": run.index_seconds.get(variant.name, 0.0) + sum(step_indexing.values()),
         "index_steps_seconds": step_indexing,
-        "training_seconds": 0.0,
+        "training_seconds": run.training.get(variant.name, {}).get("seconds", 0.0),
+        "training_tokens": run.training.get(variant.name, {}).get("tokens", 0.0),
     }
 
 
@@ -158,7 +159,18 @@ def cost_variant(variant: dict, config: StudyConfig) -> costs.Variant:
             output_tokens_per_query=measured["completion_tokens_per_query"],
         ),
         retrieval_usd_per_hour=a.retrieval_usd_per_hour if retrieves else 0.0,
+        **_training_cost(measured.get("training_seconds") or 0.0, a),
     )
+
+
+def _training_cost(seconds: float, a) -> dict:
+    """A fine-tuned variant pays its measured training time at the training rate, once a year
+    (the initial run) or ``retrains_per_year`` times."""
+    if not seconds:
+        return {}
+    rate = a.hardware_usd_per_hour if a.training_usd_per_hour is None else a.training_usd_per_hour
+    return {"training": costs.Training(gpu_hours=seconds / 3600, gpu_usd_per_hour=rate),
+            "retrains_per_year": a.retrains_per_year}
 
 
 def _add_modelled_costs(variants: list[dict], config: StudyConfig) -> None:

@@ -93,6 +93,7 @@ class StudyRun:
     evidence: dict[str, list[EvidenceSpan]]  # qid -> gold spans in the corpus
     index_seconds: dict[str, float] = field(default_factory=dict)  # variant -> build time of its index
     train_size: int = 0
+    training: dict[str, dict] = field(default_factory=dict)  # variant -> its model's training seconds, tokens
 
 
 class StudyRunner:
@@ -236,7 +237,19 @@ class StudyRunner:
             if variant.type in RETRIEVING_TYPES:
                 self.index_for(variant)  # built already unless every answer came from the cache
                 index_seconds[variant.name] = self._indexes[self._index_key(variant.chunker or self.config.chunker)][1]
-        return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size)
+        return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size,
+                        self._training_costs())
+
+    def _training_costs(self) -> dict[str, dict]:
+        """What training the model of each fine-tuned variant cost (from its registry version)."""
+        costs = {}
+        for variant in self.config.variants:
+            version = self.model_version(variant.llm) if variant.type in USES_LLM else None
+            if version is not None:
+                costs[variant.name] = {"seconds": float(version.metrics.get("seconds") or 0.0),
+                                       "tokens": float(version.metrics.get("tokens_seen") or 0.0),
+                                       "version": version.name}
+        return costs
 
     def judge(self, run: StudyRun):
         """LLM-as-judge verdicts for every variant, or None when the study configures no judge."""

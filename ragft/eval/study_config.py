@@ -115,6 +115,10 @@ class CostAssumptions(_Strict):
     api_usd_per_1k_output_tokens: float = Field(0.0, ge=0)
     retrieval_usd_per_hour: float = Field(0.10, ge=0)  # vector store hosting, for variants that retrieve
     queries_per_month: float = Field(100_000, ge=0)
+    # Fine-tuned variants: measured training time billed at this rate (default: hardware_usd_per_hour),
+    # 1 run a year = the initial training only; 4 = retrained quarterly, 12 = monthly.
+    training_usd_per_hour: float | None = Field(None, ge=0)
+    retrains_per_year: int = Field(1, ge=1)
     months: int = Field(12, ge=1)
 
 
