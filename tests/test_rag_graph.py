@@ -18,7 +18,8 @@ from ragft.rag.graph import (
 )
 from ragft.rag.modular import RAGState
 from ragft.rag.registry import StepContext, build_pipeline
-from ragft.types import Chunk, Document, Generation
+from ragft.types import Chunk, Document
+from scripted_llm import ScriptedLLM as BaseScriptedLLM
 
 # A two-hop case: the policy names a role, another document names the person holding it. The
 # other documents are near-misses for the question's words (claims, travel, approval).
@@ -229,18 +230,9 @@ def test_unreadable_graph_file_is_a_clear_error(tmp_path):
 # ------------------------------------------------------------------ the LLM extractor
 
 
-class ScriptedLLM:
-    """A test double for a model: replies to each conversation with ``reply(conversation)``."""
-
+class ScriptedLLM(BaseScriptedLLM):
     name = "scripted-extractor"
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.calls: list[list] = []
-
-    def generate(self, conversations, max_new_tokens=None, temperature=None):
-        self.calls.append(conversations)
-        return [Generation(text=self.reply(c), prompt_tokens=40, completion_tokens=12) for c in conversations]
+    prompt_tokens, completion_tokens = 40, 12
 
 
 def test_parse_triples_tolerates_formatting():

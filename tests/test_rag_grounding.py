@@ -19,25 +19,14 @@ from ragft.rag.grounding import (
 )
 from ragft.rag.modular import RAGState
 from ragft.rag.registry import StepContext, build_pipeline
-from ragft.types import Chunk, Document, Generation, Hit
+from ragft.types import Chunk, Document, Hit
+from scripted_llm import ScriptedLLM
 
 CONTEXT_TEXT = "Stage 2 complaints: we send a full written response within 20 working days."
 HITS = [Hit(Chunk("c.txt#0", "c.txt", CONTEXT_TEXT, 0, len(CONTEXT_TEXT)), 1.0, 1)]
 QUESTION = "How long does the company have to answer a Stage 2 complaint?"
 
 
-class ScriptedLLM:
-    """A test double for a model: answers every conversation with ``reply(conversation)``."""
-
-    name = "scripted"
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.calls: list[list] = []
-
-    def generate(self, conversations, max_new_tokens=None, temperature=None):
-        self.calls.append(conversations)
-        return [Generation(text=self.reply(c), prompt_tokens=50, completion_tokens=7) for c in conversations]
 
 
 def grounded(llm, embedder, **params):

@@ -13,7 +13,8 @@ from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState
 from ragft.rag.multihop import CitedGenerate, IterativeRetrieve, parse_citations, parse_decision
 from ragft.rag.registry import StepContext, build_pipeline
-from ragft.types import Chunk, Document, Generation, Hit
+from ragft.types import Chunk, Document, Hit
+from scripted_llm import ScriptedLLM as BaseScriptedLLM
 
 DOCS = {
     "policies/travel.md": "The travel policy says claims above £500 need approval by the Chief Financial Officer.",
@@ -26,18 +27,8 @@ DOCS = {
 QUESTION = "Who approves travel claims above £500?"
 
 
-class ScriptedLLM:
-    """A test double for a model: replies to each conversation with ``reply(conversation)``."""
-
-    name = "scripted"
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.calls: list[list] = []
-
-    def generate(self, conversations, max_new_tokens=None, temperature=None):
-        self.calls.append(conversations)
-        return [Generation(text=self.reply(c), prompt_tokens=100, completion_tokens=8) for c in conversations]
+class ScriptedLLM(BaseScriptedLLM):
+    prompt_tokens, completion_tokens = 100, 8
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState
 from ragft.rag.post import lost_in_the_middle_order, parse_verdict, whitespace_tokens
 from ragft.rag.registry import StepContext, build_pipeline
-from ragft.types import Chunk, Generation, Hit
+from ragft.types import Chunk, Hit
+from scripted_llm import ScriptedLLM as BaseScriptedLLM
 
 QUESTION = "How many days of annual leave do employees get?"
 ANSWER_SENTENCE = "Employees accrue 27 days of annual leave each year."
@@ -32,18 +33,8 @@ def make_hits(passages: dict[str, str]) -> list[Hit]:
             for rank, (doc_id, text) in enumerate(passages.items(), start=1)]
 
 
-class ScriptedLLM:
-    """A test double for a model: answers each conversation with ``reply(conversation)``."""
-
-    name = "scripted"
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.calls: list[list] = []
-
-    def generate(self, conversations, max_new_tokens=None, temperature=None):
-        self.calls.append(conversations)
-        return [Generation(text=self.reply(c), prompt_tokens=10, completion_tokens=1) for c in conversations]
+class ScriptedLLM(BaseScriptedLLM):
+    prompt_tokens, completion_tokens = 10, 1
 
 
 def ctx(embedder, llm=None, index=None) -> StepContext:
