@@ -87,6 +87,7 @@ from ragft.errors import ConfigError, RagftError
 from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState
 from ragft.rag.steps import Retrieve, fuse_hits
+from ragft.rag.structure import RETRIEVAL_PARAMS, check_params, retrieval_from
 from ragft.types import Chunk, Hit
 
 GRAPH_FORMAT = 1
@@ -1299,24 +1300,8 @@ def _idf(graph: KnowledgeGraph, key: str, n_chunks: int) -> float:
 # Step builder
 # ---------------------------------------------------------------------------------------------
 
-_RETRIEVAL_KEYS = ("mode", "top_k", "dense_weight", "bm25_weight", "rrf_k", "candidates")
 _GRAPH_PARAMS = ("extractor", "hops", "also_chunks", "seed_hits", "seed_sentences", "link_threshold", "decay",
-                 "max_neighbours", "cover_discount", "llm_batch_size", "llm_max_new_tokens", *_RETRIEVAL_KEYS)
-
-
-def check_params(step: str, params: dict, accepted: Iterable[str]) -> None:
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ConfigError(f"pipeline step {step!r} has no parameter {', '.join(map(repr, unknown))} — "
-                          f"it accepts: {', '.join(accepted)}")
-
-
-def retrieval_with(params: dict, base: RetrievalConfig) -> RetrievalConfig:
-    overrides = {k: params[k] for k in _RETRIEVAL_KEYS if k in params}
-    try:
-        return RetrievalConfig.model_validate({**base.model_dump(), **overrides})
-    except ValueError as err:
-        raise ConfigError(f"retrieval parameters {overrides}: {err}") from None
+                 "max_neighbours", "cover_discount", "llm_batch_size", "llm_max_new_tokens", *RETRIEVAL_PARAMS)
 
 
 def make_extractor(kind: str, ctx=None, batch_size: int = 8, max_new_tokens: int = 256) -> Extractor:
@@ -1345,7 +1330,7 @@ def _graph(params: dict, ctx) -> GraphRetrieve:
     extractor = make_extractor(params.get("extractor", "pattern"), ctx, _positive(params, "llm_batch_size", 8, low=1),
                                _positive(params, "llm_max_new_tokens", 256, low=1))
     step = GraphRetrieve(
-        ctx.index, ctx.embedder, retrieval_with(params, ctx.retrieval), extractor, ctx.cache_dir,
+        ctx.index, ctx.embedder, retrieval_from(params, ctx.retrieval), extractor, ctx.cache_dir,
         hops=_positive(params, "hops", 1), also_chunks=also_chunks, seed_hits=_positive(params, "seed_hits", 3),
         seed_sentences=_positive(params, "seed_sentences", 4, low=1),
         cover_discount=_positive(params, "cover_discount", 0.3, float),

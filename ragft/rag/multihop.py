@@ -39,11 +39,11 @@ from ragft.corpus.chunkers import split_sentences
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.rag.graph import (
-    ATTRIBUTE_TYPES, KnowledgeGraph, NameMatcher, PatternExtractor, check_params, find_mentions, graph_for_index,
-    normalise, retrieval_with,
+    ATTRIBUTE_TYPES, KnowledgeGraph, NameMatcher, PatternExtractor, find_mentions, graph_for_index, normalise,
 )
 from ragft.rag.modular import RAGState
 from ragft.rag.steps import Retrieve, format_context, fuse_hits
+from ragft.rag.structure import RETRIEVAL_PARAMS, check_params, retrieval_from
 from ragft.types import Hit
 
 # ---------------------------------------------------------------------------------------------
@@ -377,8 +377,6 @@ class CitedGenerate:
 # Step builders
 # ---------------------------------------------------------------------------------------------
 
-_RETRIEVAL_KEYS = ("mode", "top_k", "dense_weight", "bm25_weight", "rrf_k", "candidates")
-
 
 def _int(step: str, params: dict, name: str, default, low: int = 0):
     value = params.get(name, default)
@@ -398,7 +396,7 @@ def _bool(step: str, params: dict, name: str, default: bool) -> bool:
 
 def _iterative(params: dict, ctx) -> IterativeRetrieve:
     accepted = ("max_rounds", "max_hits", "entity_queries", "entity_sentences", "continue_on_unclear", "note",
-                "max_new_tokens", "system_prompt", "entity_source", *_RETRIEVAL_KEYS)
+                "max_new_tokens", "system_prompt", "entity_source", *RETRIEVAL_PARAMS)
     check_params("iterative", params, accepted)
     source = params.get("entity_source", "graph")
     if source not in ("graph", "pattern"):
@@ -407,7 +405,7 @@ def _iterative(params: dict, ctx) -> IterativeRetrieve:
     graph = graph_for_index(ctx.index, PatternExtractor(), ctx.cache_dir)[0] \
         if source == "graph" and entity_queries else None
     return IterativeRetrieve(
-        ctx.index, ctx.llm_for(), ctx.embedder, retrieval_with(params, ctx.retrieval),
+        ctx.index, ctx.llm_for(), ctx.embedder, retrieval_from(params, ctx.retrieval),
         max_rounds=_int("iterative", params, "max_rounds", 2, low=1),
         max_hits=_int("iterative", params, "max_hits", None, low=1),
         entity_queries=entity_queries, graph=graph,
