@@ -37,6 +37,13 @@ CHUNKERS = {
 }
 
 
+def cell(spans: dict, hits: dict) -> str:
+    """Hit rate over the questions, with the mean best coverage in brackets."""
+    hit_rate = sum(evidence_hit(spans[qid], hits[qid]) for qid in hits) / len(hits)
+    coverage = sum(best_coverage(spans[qid], hits[qid]) for qid in hits) / len(hits)
+    return f"{hit_rate:6.3f} ({coverage:.2f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
@@ -55,19 +62,16 @@ def main() -> int:
 
     print(f"\nshare of questions whose gold clause is in the top-{args.k} (mean best coverage in brackets)")
     print(f"{'chunker':28} {'chunks':>6}  " + "  ".join(f"{m:>14}" for m in ("dense", "bm25", "hybrid")))
+    indexes = {}
     for label, (kind, params) in CHUNKERS.items():
         index, _ = HybridIndex.build([contract], make_chunker(kind, **params), {"kind": kind, "params": params}, embedder)
-        cells = []
-        for mode in ("dense", "bm25", "hybrid"):
-            hits = {q.qid: index.search(q.question, k=args.k, mode=mode) for q in questions}
-            hit_rate = sum(evidence_hit(spans[q.qid], hits[q.qid]) for q in questions) / len(questions)
-            coverage = sum(best_coverage(spans[q.qid], hits[q.qid]) for q in questions) / len(questions)
-            cells.append(f"{hit_rate:6.3f} ({coverage:.2f})")
+        indexes[label] = index
+        cells = [cell(spans, {q.qid: index.search(q.question, k=args.k, mode=mode) for q in questions})
+                 for mode in ("dense", "bm25", "hybrid")]
         print(f"{label:28} {len(index.chunks):>6}  " + "  ".join(f"{c:>14}" for c in cells))
 
     # Example-based query expansion: the gold clauses of the *other* 99 contracts' same questions.
-    kind, params = CHUNKERS["fixed 1024/256 (tutorial)"]
-    index, _ = HybridIndex.build([contract], make_chunker(kind, **params), {"kind": kind, "params": params}, embedder)
+    index = indexes["fixed 1024/256 (tutorial)"]
     others = [e for e in load_cuad(cuad) if e.doc_scope != contract.doc_id]
     print(f"\nexample_queries (fixed 1024/256; examples: {len(others)} labelled questions on 99 other contracts)")
     print(f"{'examples, queries':28} {'':>6}  " + "  ".join(f"{m:>14}" for m in ("dense", "bm25", "hybrid")))
@@ -76,10 +80,7 @@ def main() -> int:
         cells = []
         for mode in ("dense", "bm25", "hybrid"):
             pipeline = ModularRAG([expand, Retrieve(index, RetrievalConfig(mode=mode, top_k=args.k))])
-            hits = {q.qid: pipeline.answer(q.question, q.doc_scope).hits for q in questions}
-            hit_rate = sum(evidence_hit(spans[q.qid], hits[q.qid]) for q in questions) / len(questions)
-            coverage = sum(best_coverage(spans[q.qid], hits[q.qid]) for q in questions) / len(questions)
-            cells.append(f"{hit_rate:6.3f} ({coverage:.2f})")
+            cells.append(cell(spans, {q.qid: pipeline.answer(q.question, q.doc_scope).hits for q in questions}))
         print(f"{f'{n_examples}, {max_queries}':28} {'':>6}  " + "  ".join(f"{c:>14}" for c in cells))
     return 0
 
