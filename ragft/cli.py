@@ -51,6 +51,7 @@ def ingest(
     chunker: Optional[str] = typer.Option(None, help="fixed | sentence | recursive (default: the workspace's, else recursive)"),
     chunk_size: Optional[int] = typer.Option(None, help="Characters per chunk (fixed: size, others: max_chars)"),
     chunk_overlap: Optional[int] = typer.Option(None, help="Characters of overlap (fixed chunker)"),
+    embedder: Optional[str] = typer.Option(None, help="Embedding model (path or builtin:…); a change re-embeds every chunk"),
 ):
     """Load, chunk and embed documents into the workspace's index (only changed documents are re-embedded)."""
     from ragft.data import resolve_corpus_path
@@ -62,6 +63,8 @@ def ingest(
     config = ws.load_config()
     if chunker or chunk_size or chunk_overlap is not None:
         config.chunker = _chunker_config(chunker or config.chunker.kind, chunk_size, chunk_overlap)
+    if embedder:
+        config.embedder = config.embedder.model_copy(update={"model": embedder})
     source = resolve_corpus_path(path)
     embedder = load_embedder(config.embedder)
     report, stats = run_ingest(ws, source, config, embedder, progress=sys.stderr.isatty())
@@ -245,7 +248,8 @@ def _print_registry(root: Path) -> None:
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="sft (closed-book QA) | raft (QA with retrieved chunks) | dpo | orpo"),
+    method: str = typer.Argument(..., help="sft (closed-book QA) | raft (QA with retrieved chunks) | dpo | orpo | "
+                                           "embedder (the retriever, on QA with evidence)"),
     workspace: Optional[Path] = WorkspaceOption,
     data: Optional[Path] = typer.Option(None, help="QA file for sft/raft (default: synthetic QA from the workspace "
                                                    "corpus) or preference JSONL for dpo/orpo"),
@@ -264,6 +268,7 @@ def train(
     k: Optional[int] = typer.Option(None, "--k", help="raft: distractor chunks per example [4]"),
     p_no_oracle: Optional[float] = typer.Option(None, help="raft: share of examples without the oracle chunk [0.2]"),
     generator: Optional[str] = typer.Option(None, help="Synthetic QA generator: template (offline) or a model"),
+    docs: Optional[Path] = typer.Option(None, help="embedder: the documents the --data questions are about"),
     stop_after: Optional[int] = typer.Option(None, hidden=True, help="Stop after N steps (to test the resume)"),
 ):
     """Fine-tune a model into the workspace's model registry (<workspace>/models)."""
@@ -272,6 +277,8 @@ def train(
     from ragft.workspace import default_workspace
 
     _quiet_libraries()
+    if method == "embedder":
+        return _train_embedder(workspace, data, docs, test, base, epochs, lr, batch_size, seed)
     overrides = {"base_model": base, "peft": peft, "max_steps": max_steps, "epochs": epochs, "learning_rate": lr,
                  "batch_size": batch_size, "max_length": max_length, "seed": seed, "save_steps": save_steps}
     if packing is not None:
@@ -287,6 +294,19 @@ def train(
                   f"{m.get('final_loss')}", highlight=False)
     console.print(f"model: {version.path}\nloss curve: {m.get('loss_curve')}\nuse it as model: "
                   f"registry:{version.name} (with registry: {Path(version.path).parent.parent} in a study)",
+                  highlight=False)
+
+
+def _train_embedder(workspace, data, docs, tests, base, epochs, lr, batch_size, seed) -> None:
+    from ragft.tuning.run import train_embedder_from_files
+    from ragft.workspace import default_workspace
+
+    ws = workspace or default_workspace()
+    overrides = {"base_model": base, "epochs": epochs, "learning_rate": lr, "batch_size": batch_size, "seed": seed}
+    path, info = train_embedder_from_files(ws, data=data, docs=docs, tests=tests or [], overrides=overrides,
+                                           say=lambda text: err_console.print(text, highlight=False))
+    console.print(f"embedder: {path}\n{info['pairs']} pairs, {info['steps']} steps in {info['seconds']} s, "
+                  f"final loss {info['final_loss']}\nuse it: ragft ingest {docs} --workspace {ws} --embedder {path}",
                   highlight=False)
 
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragft.config import ChunkerConfig, WorkspaceConfig
-from ragft.corpus import load_folder, load_qa_file
+from pydantic import ValidationError
+
+from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, describe_validation_error
+from ragft.corpus import load_folder, load_qa_file, make_chunker
 from ragft.errors import ConfigError, RagftError
 from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
 from ragft.eval.evidence import EvidenceSpan, locate_all
@@ -33,7 +35,7 @@ from ragft.eval.study_config import DatasetConfig, StudyConfig, VariantConfig
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
-from ragft.types import Answer, QAExample
+from ragft.types import Answer, Document, QAExample
 from ragft.workspace import Workspace, ingest
 
 RECORD_FORMAT = 1  # bump when a record's meaning changes, to invalidate caches
@@ -102,6 +104,8 @@ class StudyRunner:
         self.output_dir = Path(output_dir or config.output_dir or Path("runs") / config.name)
         self.console = console or Console(stderr=True)
         self._embedder = None
+        self._tuned_embedders: dict[str, tuple[EmbedderConfig, dict]] = {}  # name -> (config, training record)
+        self._tuned_embedder_models: dict = {}
         self._llms: dict = {}
         self._indexes: dict[str, tuple[HybridIndex, float]] = {}
         self._documents = None
@@ -113,6 +117,49 @@ class StudyRunner:
         if self._embedder is None:
             self._embedder = load_embedder(self.config.embedder)
         return self._embedder
+
+    def embedder_for(self, name: str | None):
+        """The study's embedder (``None``) or a fine-tuned one from ``finetune_embedders``."""
+        if name is None:
+            return self.embedder
+        if name not in self._tuned_embedder_models:
+            self._tuned_embedder_models[name] = load_embedder(self.embedder_config(name))
+        return self._tuned_embedder_models[name]
+
+    def embedder_config(self, name: str | None) -> EmbedderConfig:
+        if name is None:
+            return self.config.embedder
+        if name not in self._tuned_embedders:
+            self._tuned_embedders[name] = self._finetune_embedder(name)
+        return self._tuned_embedders[name][0]
+
+    def _finetune_embedder(self, name: str) -> tuple[EmbedderConfig, dict]:
+        """Train (or reuse) ``finetune_embedders[name]`` on the train questions' evidence chunks."""
+        from ragft.tuning.embedder import EmbedderTrainConfig, finetune_embedder, retrieval_pairs
+
+        spec = self.config.finetune_embedders[name]
+        try:
+            train_config = EmbedderTrainConfig(**{"base_model": self.config.embedder.model, **spec.train})
+        except ValidationError as err:
+            raise ConfigError(f"finetune_embedders.{name}.train: {describe_validation_error(err)}") from None
+        examples = sample(self.train_examples(), spec.n, 0)
+        chunker = make_chunker(self.config.chunker.kind, **self.config.chunker.params)
+        pairs = retrieval_pairs(examples, self.train_documents(), chunker, train_config.min_coverage, train_config.seed)
+        self.console.print(f"embedder [bold]{name}[/]: {len(pairs)} question → evidence-chunk pairs from "
+                           f"{len(examples)} train questions (trained once, then reused)")
+        path, info = finetune_embedder(pairs, train_config, self.output_dir / "embedders")
+        self.console.print(f"embedder {name}: {path.name}, trained in {info['seconds']} s ({info['steps']} steps)")
+        return self.config.embedder.model_copy(update={"model": str(path)}), info
+
+    def train_documents(self) -> dict[str, Document]:
+        """The documents the train questions are about: the corpus, plus CUAD's contracts when the
+        train set comes from there (Energous's study indexes one contract, but learns from the others)."""
+        documents = {d.doc_id: d for d in self.documents().documents}
+        train = self.config.train
+        if train is not None and train.kind in ("cuad", "kdd_lab") and train.cuad_dir:
+            for document in load_folder(Path(train.cuad_dir) / "contracts").documents:
+                documents.setdefault(document.doc_id, document)
+        return documents
 
     def llm(self, name: str):
         if name not in self._llms:
@@ -196,21 +243,26 @@ class StudyRunner:
         return self._train
 
     def index_for(self, variant: VariantConfig) -> HybridIndex:
-        return self.index_for_chunker(variant.chunker or self.config.chunker)
+        return self.index_for_chunker(variant.chunker or self.config.chunker, variant.embedder)
 
-    def index_for_chunker(self, chunker: ChunkerConfig) -> HybridIndex:
-        """The corpus indexed with this chunker (built once per run, updated incrementally on disk)."""
-        key = self._index_key(chunker)
+    def index_for_chunker(self, chunker: ChunkerConfig, embedder: str | None = None) -> HybridIndex:
+        """The corpus indexed with this chunker and embedder (built once per run, updated incrementally on disk)."""
+        key = self._index_key(chunker, embedder)
         if key not in self._indexes:
             workspace = Workspace(self.output_dir / "indexes" / key)
-            config = WorkspaceConfig(embedder=self.config.embedder, chunker=chunker)
+            config = WorkspaceConfig(embedder=self.embedder_config(embedder), chunker=chunker)
             started = time.perf_counter()
-            _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder)
+            _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder_for(embedder))
             # The cost of building this index from scratch (embedding dominates it) — a rebuild
             # that reused cached vectors would understate it, so take the larger of the two.
             build_seconds = max(time.perf_counter() - started, stats.seconds)
-            self._indexes[key] = (workspace.load_index(self.embedder), build_seconds)
+            self._indexes[key] = (workspace.load_index(self.embedder_for(embedder)), build_seconds)
         return self._indexes[key][0]
+
+    def index_seconds(self, variant: VariantConfig) -> float:
+        """Build time of the variant's index (building it first if no answer needed it)."""
+        self.index_for(variant)
+        return self._indexes[self._index_key(variant.chunker or self.config.chunker, variant.embedder)][1]
 
     def corpus_fingerprint(self) -> str:
         docs = self.documents().documents
@@ -233,15 +285,22 @@ class StudyRunner:
 
         records, index_seconds = {}, {}
         for variant in self.config.variants:
-            records[variant.name] = self._run_variant(variant, questions, fingerprint, resources)
+            records[variant.name] = self._run_variant(variant, questions, fingerprint,
+                                                      self._resources_for(variant, resources))
             if variant.type in RETRIEVING_TYPES:
-                self.index_for(variant)  # built already unless every answer came from the cache
-                index_seconds[variant.name] = self._indexes[self._index_key(variant.chunker or self.config.chunker)][1]
+                index_seconds[variant.name] = self.index_seconds(variant)
         return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size,
                         self._training_costs())
 
+    def _resources_for(self, variant: VariantConfig, resources: StudyResources) -> StudyResources:
+        """The shared resources, with the variant's fine-tuned embedder (and its indexes) when it has one."""
+        if variant.embedder is None:
+            return resources
+        return replace(resources, embedder=self.embedder_for(variant.embedder),
+                       index_for_chunker=lambda chunker: self.index_for_chunker(chunker, variant.embedder))
+
     def _training_costs(self) -> dict[str, dict]:
-        """What training the model of each fine-tuned variant cost (from its registry version)."""
+        """What training each fine-tuned variant's model (registry version) and embedder cost."""
         costs = {}
         for variant in self.config.variants:
             version = self.model_version(variant.llm) if variant.type in USES_LLM else None
@@ -249,6 +308,11 @@ class StudyRunner:
                 costs[variant.name] = {"seconds": float(version.metrics.get("seconds") or 0.0),
                                        "tokens": float(version.metrics.get("tokens_seen") or 0.0),
                                        "version": version.name}
+            if variant.embedder is not None:
+                trained = self._tuned_embedders[variant.embedder][1]
+                cost = costs.setdefault(variant.name, {"seconds": 0.0, "tokens": 0.0})
+                cost["seconds"] += float(trained.get("seconds") or 0.0)
+                cost["embedder"] = Path(self.embedder_config(variant.embedder).model).name
         return costs
 
     def judge(self, run: StudyRun):
@@ -284,12 +348,21 @@ class StudyRunner:
                               what="questions")
         return len(train)
 
-    def _index_key(self, chunker: ChunkerConfig) -> str:
-        return _hash({"chunker": chunker.model_dump(), "embedder": self.config.embedder.model_dump()})[:12]
+    def _index_key(self, chunker: ChunkerConfig, embedder: str | None = None) -> str:
+        return _hash({"chunker": chunker.model_dump(), "embedder": self._embedder_identity(embedder)})[:12]
+
+    def _embedder_identity(self, name: str | None) -> dict:
+        """What determines the embedder's vectors: its config, or for a fine-tuned one its cache
+        folder's name (a hash of its training pairs and settings), so moving the run folder keeps caches."""
+        config = self.embedder_config(name).model_dump()
+        if name is not None:
+            config["model"] = Path(config["model"]).name
+        return config
 
     def variant_key(self, variant: VariantConfig, fingerprint: str) -> str:
-        recipe = {"variant": variant.model_dump(exclude={"name", "description"}), "format": RECORD_FORMAT,
-                  "embedder": self.config.embedder.model_dump(), "corpus": fingerprint,
+        # The embedder is in the recipe below; leaving the field out keeps caches made before it existed.
+        recipe = {"variant": variant.model_dump(exclude={"name", "description", "embedder"}), "format": RECORD_FORMAT,
+                  "embedder": self._embedder_identity(variant.embedder), "corpus": fingerprint,
                   "chunker": (variant.chunker or self.config.chunker).model_dump()}
         if any(step.name in STEPS_USING_TRAIN for step in variant.pipeline):
             recipe["train"] = _hash([(q.question, q.answers, q.evidence_texts) for q in self.train_examples()])

@@ -73,6 +73,7 @@ class VariantConfig(_Strict):
     llm: str = "default"  # a key of StudyConfig.models (unused by 'extractive')
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     chunker: ChunkerConfig | None = None  # None: the study's chunker
+    embedder: str | None = None  # a key of StudyConfig.finetune_embedders; None: the study's embedder
     # rag only: the steps in order; empty means [retrieve, generate] (naive RAG).
     pipeline: list[StepConfig] = Field(default_factory=list)
     system_prompt: str | None = None
@@ -93,6 +94,18 @@ class FinetuneConfig(_Strict):
     n: int | None = Field(None, ge=1)  # train on a reproducible sample of this many train questions
     train: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.SFTTrainConfig fields
     raft: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.RaftOptions fields
+
+
+class EmbedderFinetuneConfig(_Strict):
+    """An embedder the study fine-tunes on its ``train`` questions (``ragft.tuning.embedder``).
+
+    ``finetune_embedders: {tuned: {train: {epochs: 1}}}`` makes ``tuned`` usable as a variant's
+    ``embedder``: question → the chunk (cut by the study's chunker) holding the gold evidence, with
+    a hard negative from the same document. Cached by the training pairs and settings.
+    """
+
+    n: int | None = Field(None, ge=1)  # train on a reproducible sample of this many train questions
+    train: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.embedder.EmbedderTrainConfig fields
 
 
 class JudgeConfig(_Strict):
@@ -149,6 +162,7 @@ class StudyConfig(_Strict):
     # a model config may then say model: "registry:sft-1".
     registry: str | None = None
     finetune: dict[str, FinetuneConfig] = Field(default_factory=dict)  # models trained by the study itself
+    finetune_embedders: dict[str, EmbedderFinetuneConfig] = Field(default_factory=dict)  # retrievers it trains
     batch_size: int = Field(16, ge=1)  # questions per saved batch (the resume granularity)
 
     @model_validator(mode="after")
@@ -165,6 +179,15 @@ class StudyConfig(_Strict):
             if variant.type != "extractive" and variant.llm not in self.models and variant.llm not in self.finetune:
                 raise ValueError(f"variant {variant.name!r} uses llm {variant.llm!r}, which is not in "
                                  f"models ({', '.join(self.models) or 'none'})")
+            if variant.embedder is not None and variant.embedder not in self.finetune_embedders:
+                raise ValueError(f"variant {variant.name!r} uses embedder {variant.embedder!r}, which is not in "
+                                 f"finetune_embedders ({', '.join(self.finetune_embedders) or 'none'})")
+            if variant.embedder is not None and variant.type not in ("rag", "extractive"):
+                raise ValueError(f"variant {variant.name!r}: a {variant.type} variant retrieves nothing, so it "
+                                 "takes no embedder")
+        if self.finetune_embedders and self.train is None:
+            raise ValueError("finetune_embedders: the study has no train set to learn from — add "
+                             "'train: {kind: …}' with questions whose gold evidence is known")
         if self.judge and self.judge.llm not in self.models:
             raise ValueError(f"judge.llm {self.judge.llm!r} is not in models")
         if self.baseline and self.baseline not in names:

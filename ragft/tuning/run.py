@@ -93,6 +93,40 @@ def train_from_files(method: str, workspace: Path, *, data: Path | None = None, 
     return train_sft(examples, config, registry, method=method, test_questions=test_questions, callbacks=callbacks)
 
 
+def train_embedder_from_files(workspace: Path, *, data: Path | None, docs: Path | None, tests: Sequence[Path] = (),
+                              overrides: dict[str, Any] | None = None,
+                              say: Callable[[str], None] = print) -> tuple[Path, dict]:
+    """``ragft train embedder``: fine-tune the workspace's embedder on questions with known evidence.
+
+    Pairs are cut with the workspace's chunker, so the model learns the chunks it will retrieve.
+    The result goes to ``<workspace>/embedders/`` (cached by pairs and settings); the workspace
+    uses it once re-ingested with ``--embedder PATH``.
+    """
+    from ragft.corpus import load_folder, load_qa_file, make_chunker
+    from ragft.tuning.data import check_no_test_overlap
+    from ragft.tuning.embedder import EmbedderTrainConfig, finetune_embedder, retrieval_pairs
+    from ragft.workspace import Workspace
+
+    if data is None or docs is None:
+        raise ConfigError("embedder training needs --data QA_FILE (questions with their evidence_texts) and "
+                          "--docs FOLDER (the documents those questions are about)")
+    ws = Workspace(Path(workspace))
+    ws_config = ws.load_config()
+    values = {"base_model": ws_config.embedder.model, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    try:
+        config = EmbedderTrainConfig.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(f"embedder training config: {describe_validation_error(err)}") from None
+    qa = load_qa_file(data)
+    check_no_test_overlap([q.question for q in qa], load_test_questions(tests))
+    documents = {d.doc_id: d for d in load_folder(Path(docs)).documents}
+    chunker = make_chunker(ws_config.chunker.kind, **ws_config.chunker.params)
+    pairs = retrieval_pairs(qa, documents, chunker, config.min_coverage, config.seed)
+    say(f"training embedder from {config.base_model}: {len(pairs)} question → evidence-chunk pairs from "
+        f"{len(qa)} questions ({len(qa) - len(pairs)} without evidence found in {docs} were skipped)")
+    return finetune_embedder(pairs, config, ws.path / "embedders")
+
+
 def _default_base(method: str, ws, registry: ModelRegistry) -> str:
     """Preference training continues from the current version when there is one."""
     current = registry.current()
