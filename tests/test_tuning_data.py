@@ -107,6 +107,19 @@ def test_hygiene_names_the_leaking_pairs():
         check_no_test_overlap(train, ["Who signs off the overtime?"])
 
 
+def test_hygiene_compares_questions_about_the_same_document_only():
+    # CUAD asks one question of every contract: training on contract A's answer is no leak for B.
+    question = "What is the governing law of the contract?"
+    check_no_test_overlap([question], [question], train_scopes=["a.txt"], test_scopes=["b.txt"])
+    with pytest.raises(ConfigError, match="overlap"):
+        check_no_test_overlap([question, "Who pays?"], [question], train_scopes=["b.txt", "a.txt"],
+                              test_scopes=["b.txt"])
+    with pytest.raises(ConfigError, match="overlap"):  # an unscoped question may be about any document
+        check_no_test_overlap([question], [question], train_scopes=[None], test_scopes=["b.txt"])
+    with pytest.raises(ConfigError, match="overlap"):
+        check_no_test_overlap([question], [question], train_scopes=["a.txt"], test_scopes=[None])
+
+
 def test_preferences_roundtrip_and_bad_pairs(tmp_path):
     prefs = [Preference("Q1?", "good", "bad", context="[1] (from a.md)\nText", source="edit"),
              Preference("Q2?", "yes", "no")]

@@ -208,7 +208,8 @@ class StudyRunner:
             if version is None:
                 continue
             try:
-                check_no_test_overlap(version.train_questions, [q.question for q in questions])
+                check_no_test_overlap(version.train_questions, [q.question for q in questions],
+                                      train_scopes=version.train_scopes, test_scopes=[q.doc_scope for q in questions])
             except RagftError as err:
                 raise ConfigError(f"variant {variant.name!r} uses model version {version.name!r}, which was "
                                   f"trained on test questions — {err}") from None

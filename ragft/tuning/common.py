@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -303,6 +303,7 @@ class RunInfo:
     dataset_tokens: int
     resumed_from: str | None
     name: str | None = None
+    train_scopes: list[str | None] = field(default_factory=list)  # parallel to train_questions; empty: unscoped
 
 
 def finish_run(trainer, tokenizer, registry: ModelRegistry, info: RunInfo, seconds: float) -> ModelVersion:
@@ -325,6 +326,14 @@ def finish_run(trainer, tokenizer, registry: ModelRegistry, info: RunInfo, secon
     return registry.get(name)
 
 
+def _trained_questions(info: RunInfo) -> dict:
+    """The distinct questions trained on, with their document scopes when any question has one."""
+    if not any(info.train_scopes):
+        return {"train_questions": list(dict.fromkeys(info.train_questions))}
+    pairs = list(dict.fromkeys(zip(info.train_questions, info.train_scopes)))
+    return {"train_questions": [q for q, _ in pairs], "train_scopes": [s for _, s in pairs]}
+
+
 def _register(trainer, registry: ModelRegistry, info: RunInfo, seconds: float, name: str, target: Path) -> None:
     curves = write_curves(trainer.state.log_history, target / "training")
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
@@ -341,8 +350,8 @@ def _register(trainer, registry: ModelRegistry, info: RunInfo, seconds: float, n
     registry.register(ModelVersion(
         name=name, path=str(target.resolve()), base_model=info.base.name, method=info.method,
         parent=info.base.parent.name if info.base.parent else None, data_sha256=info.data_hash,
-        config=info.config.model_dump(mode="json"), train_questions=list(dict.fromkeys(info.train_questions)),
-        metrics=metrics, created_at=now(),
+        config=info.config.model_dump(mode="json"), metrics=metrics, created_at=now(),
+        **_trained_questions(info),
     ))
     if not info.config.keep_checkpoints:
         shutil.rmtree(info.work, ignore_errors=True)

@@ -61,7 +61,7 @@ def closed_book_messages(question: str, system_prompt: str = CLOSED_BOOK_SYSTEM_
 def sft_examples(qa: Sequence[QAExample], system_prompt: str = CLOSED_BOOK_SYSTEM_PROMPT) -> list[ChatExample]:
     """Closed-book SFT: question → the canonical gold answer."""
     return [ChatExample(closed_book_messages(q.question, system_prompt), q.answer, q.question,
-                        {"qid": q.qid, "kind": "sft"})
+                        {"qid": q.qid, "kind": "sft", "doc_scope": q.doc_scope})
             for q in qa if q.question.strip() and q.answer.strip()]
 
 
@@ -104,7 +104,7 @@ def raft_examples(qa: Sequence[QAExample], index: HybridIndex, options: RaftOpti
         hits = [Hit(chunk=c, score=0.0, rank=i, retriever="raft") for i, c in enumerate(chunks, start=1)]
         target = _raft_target(q, oracle, chunks, with_oracle, options)
         examples.append(ChatExample(rag_messages(q.question, hits, options.system_prompt), target, q.question,
-                                    {"qid": q.qid, "kind": "raft", "oracle": oracle.chunk_id,
+                                    {"qid": q.qid, "kind": "raft", "oracle": oracle.chunk_id, "doc_scope": q.doc_scope,
                                      "with_oracle": with_oracle, "chunks": [c.chunk_id for c in chunks]}))
     return examples
 
@@ -273,18 +273,31 @@ def save_preferences(prefs: Sequence[Preference], path: Path | str) -> None:
 
 
 def check_no_test_overlap(train_questions: Sequence[str], test_questions: Sequence[str],
-                          threshold: float = 0.6) -> None:
+                          threshold: float = 0.6, *, train_scopes: Sequence[str | None] | None = None,
+                          test_scopes: Sequence[str | None] | None = None) -> None:
     """ConfigError naming the offending pairs when any test question (nearly) duplicates a
     training question — exact after normalisation, or word 3-gram / character 5-gram Jaccard
-    similarity at or above ``threshold`` (``ragft.eval.hygiene``)."""
+    similarity at or above ``threshold`` (``ragft.eval.hygiene``).
+
+    Scopes (the document a question asks about; None: any) limit the comparison to questions
+    that could be about the same document: CUAD asks the same question of every contract, and
+    learning one contract's answer does not leak another's.
+    """
     if not train_questions or not test_questions:
         return
-    try:
-        assert_no_overlap(list(train_questions), list(test_questions), what="questions", threshold=threshold)
-    except ConfigError:
-        raise
-    except RagftError as err:
-        raise ConfigError(f"training data leaks into the test set: {err}") from None
+    train_scopes = list(train_scopes) if train_scopes else [None] * len(train_questions)
+    test_scopes = list(test_scopes) if test_scopes else [None] * len(test_questions)
+    for scope in dict.fromkeys(test_scopes):
+        test = [q for q, s in zip(test_questions, test_scopes) if s == scope]
+        train = [q for q, s in zip(train_questions, train_scopes) if scope is None or s is None or s == scope]
+        if not train:
+            continue
+        try:
+            assert_no_overlap(train, test, what="questions", threshold=threshold)
+        except ConfigError:
+            raise
+        except RagftError as err:
+            raise ConfigError(f"training data leaks into the test set: {err}") from None
 
 
 def data_sha256(rows: Sequence[dict]) -> str:

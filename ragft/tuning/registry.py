@@ -43,6 +43,7 @@ class ModelVersion:
     data_sha256: str = ""  # hash of the training data
     config: dict = field(default_factory=dict)
     train_questions: list[str] = field(default_factory=list)  # questions trained on, for study hygiene
+    train_scopes: list[str | None] = field(default_factory=list)  # their documents (CUAD); empty: unscoped
     metrics: dict = field(default_factory=dict)  # training: steps, seconds, tokens, final loss
     scores: dict = field(default_factory=dict)  # study name -> {metric: value}
     status: str = "candidate"  # "candidate" | "current" | "rejected"

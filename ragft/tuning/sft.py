@@ -36,17 +36,19 @@ class SFTTrainConfig(TrainConfigBase):
 
 def train_sft(examples: Sequence[ChatExample], config: SFTTrainConfig, registry: ModelRegistry, *,
               method: str = "sft", test_questions: Sequence[str] = (), callbacks: Sequence = (),
-              name: str | None = None) -> ModelVersion:
+              name: str | None = None, test_scopes: Sequence[str | None] | None = None) -> ModelVersion:
     """Fine-tune ``config.base_model`` on ``examples`` and register the merged model.
 
     ``method`` labels the version ("sft", "raft"); ``test_questions`` are refused in the
-    training data (exact or near-duplicate). Re-running the same call after an interruption
+    training data (exact or near-duplicate; with ``test_scopes``, only against training questions
+    about the same document, see ``check_no_test_overlap``). Re-running the same call after an interruption
     resumes from the last checkpoint.
     """
     if not examples:
         raise ConfigError("no training examples — the dataset is empty (check the QA file or corpus)")
     questions = [e.question for e in examples]
-    check_no_test_overlap(questions, test_questions)
+    scopes = [e.metadata.get("doc_scope") for e in examples]
+    check_no_test_overlap(questions, test_questions, train_scopes=scopes, test_scopes=test_scopes)
     base = resolve_base_model(config.base_model, registry)
     rows = [e.as_row() for e in examples]
     tokenizer = load_tokenizer(base.path)
@@ -56,7 +58,7 @@ def train_sft(examples: Sequence[ChatExample], config: SFTTrainConfig, registry:
     trainer = _build_trainer(rows, config, base.path, tokenizer, work, callbacks)
     resume = last_checkpoint(work / "checkpoints")
     seconds = timed_train(trainer, resume)
-    info = RunInfo(method, base, config, data_hash, questions, work, len(rows), tokens, resume, name)
+    info = RunInfo(method, base, config, data_hash, questions, work, len(rows), tokens, resume, name, scopes)
     return finish_run(trainer, tokenizer, registry, info, seconds)
 
 

@@ -46,7 +46,8 @@ def prepare_finetuned_models(runner, questions) -> None:
         if version is None:
             runner.console.print(f"fine-tuning [bold]{key}[/] ({spec.method}, {len(examples)} examples) "
                                  f"from {source.model}")
-            version = train_sft(examples, train_config, registry, method=spec.method, test_questions=test_questions)
+            version = train_sft(examples, train_config, registry, method=spec.method, test_questions=test_questions,
+                                test_scopes=[q.doc_scope for q in questions])
             runner.console.print(f"{key}: trained {version.name} in {version.metrics['seconds']} s "
                                  f"({version.metrics['steps']} steps, final loss {version.metrics['final_loss']})")
         else:
