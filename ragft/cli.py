@@ -175,6 +175,10 @@ def _keep_variants(config, names: list[str]) -> None:
     if unknown:
         raise ConfigError(f"--only: no variant named {', '.join(unknown)} — the config has: {', '.join(known)}")
     config.variants = [v for v in config.variants if v.name in names]
+    # Models and embedders the study would fine-tune for the variants left out are not trained.
+    config.finetune = {k: spec for k, spec in config.finetune.items() if any(v.llm == k for v in config.variants)}
+    config.finetune_embedders = {k: spec for k, spec in config.finetune_embedders.items()
+                                 if any(v.embedder == k for v in config.variants)}
     if config.baseline not in names:
         config.baseline = None  # the first kept variant becomes the baseline
 

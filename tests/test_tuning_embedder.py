@@ -151,3 +151,16 @@ def test_cli_trains_an_embedder_and_ingest_uses_it(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "0 unchanged" in again.stdout  # a new embedder: every chunk embedded again
     assert Workspace(workspace).load_config().embedder.model == path
+
+
+def test_only_some_variants_trains_only_what_they_use(tmp_path):
+    from ragft.cli import _keep_variants
+
+    config = StudyConfig.model_validate(_study(
+        tmp_path, models={"small": {"model": "builtin:smollm2-135m"}},
+        finetune={"sft": {"from_model": "small"}}, finetune_embedders={"tuned": {}},
+        variants=[{"name": "plain", "type": "extractive"},
+                  {"name": "tuned", "type": "extractive", "embedder": "tuned"},
+                  {"name": "sft", "type": "closed_book", "llm": "sft"}]))
+    _keep_variants(config, ["plain", "tuned"])
+    assert config.finetune == {} and list(config.finetune_embedders) == ["tuned"]

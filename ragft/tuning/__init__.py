@@ -6,6 +6,7 @@
 - ``sft`` / ``preference``: one pydantic config and one self-contained function per method;
   checkpoints resume after an interruption; the result is a merged model in the registry.
 - ``registry``: versions with lineage, scores and status (candidate / current / rejected).
+- ``embedder``: the retriever's embedder fine-tuned on question → evidence-chunk pairs (MNRL).
 - ``improve``: the feedback loop (``ragft improve``): new feedback → pairs → DPO or SFT on edits →
   paired comparison with the current version → promote only when significantly better.
 
