@@ -6,6 +6,7 @@ validated object. Nothing here loads a model; ``ragft.models`` turns these into 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,7 +97,7 @@ def load_yaml_model(path: Path, model_type: type[BaseModel]) -> Any:
 def save_yaml_model(model: BaseModel, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # per process: two writers must not share it
     tmp.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     tmp.replace(path)
 

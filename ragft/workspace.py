@@ -62,9 +62,20 @@ def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder
     previous = _previous_index(workspace)
     index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder,
                                      previous=previous, progress=progress)
-    index.save(workspace.index_dir)
+    if not _index_is_current(previous, stats):
+        index.save(workspace.index_dir)
     workspace.save_config(config)
     return report, stats
+
+
+def _index_is_current(previous: HybridIndex | None, stats: IngestStats) -> bool:
+    """True when the build reused every document of ``previous`` as it was: nothing to write.
+
+    Skipping the write keeps studies that share an index (run side by side) from racing to save it.
+    """
+    if previous is None or stats.embedded_chunks or stats.added or stats.changed or stats.removed:
+        return False
+    return stats.unchanged == stats.documents == len(previous.manifest.documents)
 
 
 def _previous_index(workspace: Workspace) -> HybridIndex | None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from ragft.config import WorkspaceConfig
 from ragft.corpus import make_chunker
 from ragft.errors import RagftError
 from ragft.index.store import HybridIndex, reciprocal_rank_fusion
 from ragft.types import Document
+from ragft.workspace import Workspace, ingest
 
 CHUNKER_CONFIG = {"kind": "sentence", "params": {"max_chars": 200}}
 
@@ -100,6 +105,41 @@ def test_interrupted_save_leaves_previous_index_intact(embedder, tmp_path, monke
     changed.save(tmp_path / "index")
     assert "08:15" in " ".join(c.text for c in HybridIndex.load(tmp_path / "index", embedder).chunks)
     assert len([p for p in (tmp_path / "index").iterdir() if p.is_dir()]) == 1
+
+
+def test_save_leaves_another_live_writers_staging_folder_alone(embedder, tmp_path):
+    """Two studies sharing an index save side by side; one must not delete the other's staging."""
+    index, _ = build(embedder)
+    live_writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead_writer = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_writer.wait()
+    try:
+        in_progress = tmp_path / "index" / f"v-20260101-000000-{live_writer.pid}-1.partial"
+        abandoned = tmp_path / "index" / f"v-20260101-000000-{dead_writer.pid}-2.partial"
+        in_progress.mkdir(parents=True)
+        abandoned.mkdir()
+        index.save(tmp_path / "index")
+        assert in_progress.is_dir() and not abandoned.exists()
+    finally:
+        live_writer.kill()
+        live_writer.wait()
+
+
+def test_ingesting_an_unchanged_corpus_writes_no_new_version(embedder, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    workspace = Workspace(tmp_path / "ws")
+    config = WorkspaceConfig(chunker={"kind": "sentence", "params": {"max_chars": 200}})
+    ingest(workspace, corpus, config, embedder)
+    first = (workspace.index_dir / "CURRENT").read_text()
+    _, stats = ingest(workspace, corpus, config, embedder)
+    assert stats.unchanged == 4 and (workspace.index_dir / "CURRENT").read_text() == first
+    (corpus / "ferry.md").write_text("The ferry now leaves at 08:15.", encoding="utf-8")
+    ingest(workspace, corpus, config, embedder)
+    assert (workspace.index_dir / "CURRENT").read_text() != first
+    assert "08:15" in " ".join(c.text for c in workspace.load_index(embedder).chunks)
 
 
 def test_reingest_only_embeds_changed_documents(embedder):

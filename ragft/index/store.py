@@ -277,7 +277,29 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
+_PARTIAL_GRACE_SECONDS = 3600
+
+
 def _remove_stale_versions(directory: Path, keep: str) -> None:
+    """Delete superseded versions and abandoned half-written ones, but not another process's
+    save in progress (studies run side by side can share an index)."""
     for path in directory.iterdir():
-        if path.is_dir() and path.name.startswith("v-") and path.name != keep:
-            shutil.rmtree(path, ignore_errors=True)
+        if not (path.is_dir() and path.name.startswith("v-") and path.name != keep):
+            continue
+        if path.name.endswith(".partial") and _written_by_another_live_process(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _written_by_another_live_process(partial: Path) -> bool:
+    """A recent staging folder whose writer (its pid is part of the name) is still running."""
+    try:
+        pid = int(partial.name.split("-")[3])
+        if pid == os.getpid() or time.time() - partial.stat().st_mtime > _PARTIAL_GRACE_SECONDS:
+            return False
+        os.kill(pid, 0)  # signal 0 only checks that the process exists
+    except PermissionError:
+        return True  # it exists, under another user
+    except (ValueError, IndexError, OSError):
+        return False
+    return True
