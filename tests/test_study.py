@@ -78,6 +78,9 @@ def test_study_scores_every_variant_on_the_same_questions(tmp_path, embedder):
     assert by_name["extractive"]["metrics"]["evidence_hit"]["mean"] == 1.0
     assert 0 <= by_name["extractive"]["metrics"]["token_f1"]["low"] <= by_name["extractive"]["metrics"]["token_f1"]["high"]
     assert results["comparisons"] and results["recommendation"]["variant"] in by_name
+    # The primary metric is compared first; whether the evidence was found is compared too.
+    compared = [c["metric"] for c in results["comparisons"]]
+    assert compared[0] == results["primary_metric"] and "evidence_hit" in compared
     assert json.loads(paths["json"].read_text())["study"]["n_questions"] == 4
     with open(paths["csv"], newline="") as handle:
         assert len(list(csv.reader(handle))) == 1 + 4 * 2  # header + questions × variants

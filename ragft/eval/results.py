@@ -71,8 +71,11 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
             "judge_repeat_means": judge.repeat_means.get(variant.name, {}) if judge else {},
         })
     _add_modelled_costs(variants, config)
-    answer_metrics = [m for m in order if m not in RETRIEVAL_METRICS]
-    comparisons = compare_to_baseline(scores, baseline, [primary] + [m for m in answer_metrics if m != primary])
+    # Retrieval metrics are compared too: "does technique X find the evidence more often?" is a
+    # question of its own, and its answer needs the same paired test as the answer scores.
+    compared = [primary] + [m for m in order if m != primary and m not in RETRIEVAL_METRICS]
+    compared += [m for m in order if m in RETRIEVAL_METRICS]
+    comparisons = compare_to_baseline(scores, baseline, compared)
     recommendation = recommend(variants, scores, primary, config.constraints.model_dump())
     return {
         "study": {"name": config.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "ragft_version": __version__,
