@@ -119,6 +119,18 @@ def make_results() -> dict:
         ],
         "comparisons": comparisons,
         "break_even": [{"a": "closed-book", "b": "ft-lora", "month": 6}],
+        "knowledge_graphs": [{
+            "fingerprint": "f00d", "variants": ["rag"], "extractor": "pattern-v1",
+            "stats": {"nodes": 3, "edges": 2, "node_types": {"name": 2, "role": 1}},
+            "files": {"graphml": "graphs/f00d.graphml", "json": "graphs/f00d.json"},
+            "nodes": [{"id": "port alda", "label": "Port Alda", "type": "name", "degree": 2, "documents": 1,
+                       "x": 0.0, "y": 0.0},
+                      {"id": "x", "label": PAYLOAD, "type": "name", "degree": 1, "documents": 1, "x": 1.0, "y": 0.5},
+                      {"id": "harbour master", "label": "Harbour Master", "type": "role", "degree": 1,
+                       "documents": 2, "x": 0.5, "y": 1.0}],
+            "edges": [{"source": "port alda", "target": "x", "relation": "co-occurs", "weight": 3},
+                      {"source": "port alda", "target": "harbour master", "relation": "holds_role", "weight": 1}],
+        }],
         "recommendation": {"variant": "rag", "reasoning": ["rag has the highest token F1: 0.530 (95% CI 0.38–0.68).",
                                                            "closed-book is significantly worse."],
                            "tied_with_best": ["rag"], "constraints": {"min_quality": None},
@@ -247,15 +259,18 @@ def test_degenerate_runs_render(results):
     variant = single["variants"][2]
     variant["metrics"]["token_f1"] = {"mean": float("nan"), "low": None, "high": None, "n": 0}
     variant["cost"] = {k: (0.0 if not isinstance(v, list) else [0.0] * len(v)) for k, v in variant["cost"].items()}
+    empty_graph = {**single["knowledge_graphs"][0], "stats": {}, "nodes": [], "edges": []}
     single.update(variants=[variant], comparisons=[], break_even=[], questions=[], recommendation={},
-                  metric_order=ANSWER_METRICS, baseline="ft-lora")
+                  metric_order=ANSWER_METRICS, baseline="ft-lora", knowledge_graphs=[empty_graph])
     page = render_report(single)
     assert all(f'id="{sid}"' in page for sid in SECTION_IDS)
     assert "nothing to compare" in page and "No break-even" in page
     assert not re.search(r"\bnan\b", page, re.I)
 
     bare = render_report({"variants": [], "questions": []})
-    assert all(f'id="{sid}"' in bare for sid in SECTION_IDS)
+    # Every section but the knowledge graph's, which only a study with a graph step has.
+    assert all(f'id="{sid}"' in bare for sid in SECTION_IDS if sid != "graph")
+    assert 'id="graph"' not in bare
 
 
 def test_write_report_is_atomic(tmp_path, results):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
 import pytest
 import yaml
 
@@ -84,6 +85,28 @@ def test_study_scores_every_variant_on_the_same_questions(tmp_path, embedder):
     assert json.loads(paths["json"].read_text())["study"]["n_questions"] == 4
     with open(paths["csv"], newline="") as handle:
         assert len(list(csv.reader(handle))) == 1 + 4 * 2  # header + questions × variants
+
+
+def test_graph_variant_exports_its_knowledge_graph_and_the_report_shows_it(tmp_path, embedder):
+    from ragft.eval.report import render_report
+
+    graph_variant = {**EXTRACTIVE, "name": "extractive-graph", "pipeline": [{"name": "graph"}]}
+    path = write_study(tmp_path, [EXTRACTIVE, graph_variant])
+    runner, study_run = run(path)
+    results = build_results(study_run, runner.embedder.embed)
+    (graph,) = results["knowledge_graphs"]
+    assert graph["variants"] == ["extractive-graph"] and graph["stats"]["nodes"] == len(graph["nodes"]) > 3
+    graphml = study_run.output_dir / graph["files"]["graphml"]
+    exported = nx.read_graphml(graphml)
+    labels = {data["label"] for _, data in exported.nodes(data=True)}
+    assert {"Port Alda", "QX-7731"} <= labels  # entities of the corpus, with the chunks behind them
+    as_json = json.loads((study_run.output_dir / graph["files"]["json"]).read_text())
+    assert len(as_json["nodes"]) == exported.number_of_nodes() and as_json["edges"]
+    page = render_report(results)
+    assert '<section id="graph">' in page and 'href="#graph"' in page and "knowledge graph" in page
+    # A study without a graph step has no graph section and no link to one.
+    plain = render_report({**results, "knowledge_graphs": []})
+    assert '<section id="graph">' not in plain and 'href="#graph"' not in plain
 
 
 def test_rerun_reuses_cache_and_recomputes_only_the_changed_variant(tmp_path, embedder, monkeypatch):

@@ -32,6 +32,7 @@ SECTIONS = (
     ("cost", "Cost"),
     ("roi", "Cumulative cost and break-even"),
     ("comparisons", "Comparisons with the baseline"),
+    ("graph", "Knowledge graph"),
     ("questions", "Question by question"),
 )
 # The radar's axes, in the tutorial's words, keyed by our metric names.
@@ -121,17 +122,15 @@ def render_report(results: dict, *, run_dir: Path | None = None) -> str:
     view = _View(results)
     study = results.get("study") or {}
     title = f"ragft study: {study.get('name') or 'unnamed'}"
-    sections = [
-        _section("summary", _summary(view)),
-        _section("metrics", _metrics_table(view)),
-        _section("plots", _bar_plots(view)),
-        _section("radar", _radar(view)),
-        _section("cost", _cost(view)),
-        _section("roi", _roi(view)),
-        _section("comparisons", _comparisons(view)),
-        _section("questions", _questions(view)),
-    ]
-    nav = " ".join(f'<a href="#{sid}">{_e(heading)}</a>' for sid, heading in SECTIONS)
+    bodies = {
+        "summary": _summary(view), "metrics": _metrics_table(view), "plots": _bar_plots(view),
+        "radar": _radar(view), "cost": _cost(view), "roi": _roi(view), "comparisons": _comparisons(view),
+        "graph": _knowledge_graphs(view) if results.get("knowledge_graphs") else None,  # only when a graph was used
+        "questions": _questions(view),
+    }
+    shown = [sid for sid, _ in SECTIONS if bodies.get(sid) is not None]
+    sections = [_section(sid, bodies[sid]) for sid in shown]
+    nav = " ".join(f'<a href="#{sid}">{_e(heading)}</a>' for sid, heading in SECTIONS if sid in shown)
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -648,6 +647,29 @@ def _footer(study: dict, run_dir: Path | None) -> str:
             "the page is self-contained and works offline.</p></div></footer>")
 
 
+def _knowledge_graphs(view: _View) -> str:
+    """Each graph a ``graph`` step used: its size, where the full export is, and a map of its hubs."""
+    parts = []
+    for graph in view.results.get("knowledge_graphs") or []:
+        stats = graph.get("stats") or {}
+        files = graph.get("files") or {}
+        types = ", ".join(f"{count:,} {kind}" for kind, count in (stats.get("node_types") or {}).items())
+        parts.append(
+            f"<p>Used by {_e(', '.join(graph.get('variants') or []))}: <strong>{stats.get('nodes', 0):,}</strong> "
+            f"entities ({_e(types)}) and <strong>{stats.get('edges', 0):,}</strong> relations, extracted by "
+            f"<code>{_e(graph.get('extractor'))}</code>. The whole graph, with the chunks and documents behind every "
+            f"entity and relation, is in <code>{_e(files.get('graphml'))}</code> (GraphML, for Gephi, yEd, Cytoscape "
+            f"or networkx) and <code>{_e(files.get('json'))}</code> in the run folder.</p>")
+        nodes = graph.get("nodes") or []
+        if nodes:
+            parts.append(f'<figure class="wide">{_graph_svg(graph)}<figcaption>The {len(nodes)} best-connected '
+                         "entities and the strongest relations among them (line width: how often a relation is "
+                         "stated; colour: entity type).</figcaption></figure>")
+            rows = [[_e(n["label"]), _e(n["type"]), f"{n['degree']:,}", f"{n['documents']:,}"] for n in nodes[:15]]
+            parts.append(_table(["Entity", "Type", "Relations", "Documents"], rows, left_columns=(1,)))
+    return "\n".join(parts)
+
+
 # ---------------------------------------------------------------------------------------- plots
 
 def _figure(width: float, height: float, **kwargs):
@@ -805,3 +827,33 @@ def _roi_svg(view: _View, series: list[tuple[str, list[float]]], break_evens: li
         ax.legend(fontsize=8, frameon=False, loc="upper left")
         _style_axes(ax)
         return _svg(fig, "cumulative cost by month")
+
+
+def _graph_svg(graph: dict) -> str:
+    """The overview's nodes at their layout positions, coloured by type, with the edges between them."""
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    types = sorted({n["type"] for n in nodes.values()})
+    palette = dict(zip(types, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+                               "#8c8c8c", "#ccb974", "#64b5cd") * 3))
+    heaviest = max((e["weight"] for e in graph["edges"]), default=1)
+    with _text_rc():
+        fig = _figure(8.0, 6.0)
+        ax = fig.subplots()
+        for edge in graph["edges"]:
+            a, b = nodes.get(edge["source"]), nodes.get(edge["target"])
+            if a and b:
+                ax.plot([a["x"], b["x"]], [a["y"], b["y"]], color="#9aa5b1", alpha=0.6,
+                        linewidth=0.4 + 2.4 * edge["weight"] / heaviest, zorder=1)
+        biggest = max(n["degree"] for n in nodes.values()) or 1
+        for kind in types:
+            members = [n for n in nodes.values() if n["type"] == kind]
+            ax.scatter([n["x"] for n in members], [n["y"] for n in members], label=kind, zorder=2,
+                       s=[30 + 220 * n["degree"] / biggest for n in members], color=palette[kind], edgecolors="white")
+        for n in nodes.values():
+            ax.annotate(n["label"][:28], (n["x"], n["y"]), xytext=(4, 3), textcoords="offset points", fontsize=7,
+                        zorder=3)
+        ax.set_xlim(-0.08, 1.25)
+        ax.set_ylim(-0.08, 1.08)
+        ax.set_axis_off()
+        ax.legend(loc="upper right", fontsize=8, frameon=False, markerscale=0.6)
+        return _svg(fig, "knowledge graph: best-connected entities")

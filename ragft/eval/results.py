@@ -9,6 +9,7 @@
      "comparisons": [{"baseline", "variant", "metric", "difference", "low", "high", "p_value",
                       "significant", "text"}],
      "break_even": [{"a", "b", "month"}], "recommendation": {"variant", "reasoning": [...]},
+     "knowledge_graphs": [{"fingerprint", "variants", "stats", "files", "nodes", "edges"}],
      "questions": [{"qid", "question", "golds", "task_type",
                     "answers": {variant: {"answer", "scores", "sources": [...]}}}]}
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ragft import __version__
 from ragft.eval import cost as costs
+from ragft.eval.graphs import export_knowledge_graphs
 from ragft.eval.recommend import recommend
 from ragft.eval.scoring import (
     LABELS, PRIMARY_BY_TASK, RETRIEVAL_METRICS, TUTORIAL_METRICS, compare_to_baseline, score_question, summarise,
@@ -85,6 +87,8 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
         "tutorial_metrics": list(TUTORIAL_METRICS), "labels": LABELS,
         "variants": variants, "comparisons": comparisons,
         "break_even": _break_evens(variants, config),
+        # Side effect: writes <run>/graphs/*.graphml and *.json for the graphs the variants used.
+        "knowledge_graphs": export_knowledge_graphs(run.records, run.output_dir),
         "recommendation": recommendation,
         "questions": _question_rows(run, scores),
     }

@@ -4,6 +4,9 @@ Layout of a run folder (``output_dir``, default ``runs/<name>``)::
 
     indexes/<chunker-hash>/     one workspace per chunker configuration (incrementally updated)
     records/<variant>-<key>.jsonl  one JSON record per answered question, appended batch by batch
+    cache/                      what pipeline steps build once (sentence indexes, knowledge graphs, …)
+    embedders/, models/         fine-tuned embedders and the model registry, when the study trains
+    graphs/<fingerprint>.graphml, .json   the knowledge graphs ``graph`` steps used (``ragft.eval.graphs``)
     results.json, questions.csv, report.html   written by ``ragft.eval.results`` / ``report``
 
 A variant's ``key`` hashes everything that determines its answers (its recipe, the models'
