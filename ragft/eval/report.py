@@ -8,7 +8,8 @@ inline SVG. Every piece of text that came from a model, a document or the config
 :func:`html.escape`.
 
 Sections, each ``<section id=...>`` with an ``<h2>``: summary, metrics, plots, radar, cost,
-roi, comparisons, questions; then a footer saying how to regenerate the page.
+roi, comparisons, graph (only when a variant walked a knowledge graph), questions; then a footer
+saying how to regenerate the page.
 """
 
 from __future__ import annotations
