@@ -14,13 +14,12 @@ graph is a map of its hubs, not the graph; the files are the graph).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import networkx as nx
 
-from ragft.rag.graph import KnowledgeGraph
+from ragft.rag.graph import KnowledgeGraph, cached_graph
 
 OVERVIEW_NODES = 40
 OVERVIEW_EDGES = 120
@@ -36,10 +35,9 @@ def export_knowledge_graphs(records_by_variant: dict[str, list[dict]], run_dir: 
                 variants_by_graph.setdefault(fingerprint, set()).add(variant)
     overviews = []
     for fingerprint, variants in sorted(variants_by_graph.items()):
-        cached = run_dir / "cache" / "graph" / f"{fingerprint}.json"
-        if not cached.is_file():  # a run folder copied without its cache: nothing to export
+        graph, _ = cached_graph(fingerprint, run_dir / "cache")  # usually still in memory from the run
+        if graph is None:  # a run folder copied without its cache: nothing to export
             continue
-        graph = KnowledgeGraph.load(cached)
         files = _export(graph, run_dir / "graphs", fingerprint)
         overviews.append({"fingerprint": fingerprint, "variants": sorted(variants), "stats": graph.stats(),
                           "extractor": graph.meta.get("extractor"),
@@ -60,9 +58,7 @@ def _export(graph: KnowledgeGraph, folder: Path, fingerprint: str) -> dict[str, 
     if not graphml.exists():
         graph.export_graphml(graphml)
     if not as_json.exists():
-        tmp = as_json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(graph.to_json(), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(as_json)
+        graph.export_json(as_json)
     return {"graphml": graphml, "json": as_json}
 
 

@@ -31,7 +31,7 @@ mentions it verbatim (:class:`NameMatcher`: names capitalised as names are, role
 
 Storage: :class:`KnowledgeGraph` — plain dicts (a directed multigraph: several relations may
 join the same pair); every node and edge keeps the chunk ids and document ids it came from.
-``save``/``load`` (JSON, atomic replace), ``to_json()`` for the report viewer,
+``save``/``load`` (JSON, atomic replace), ``to_json()``/``export_json(path)`` for other tools,
 ``export_graphml(path)`` and, when networkx is installed, ``to_networkx()``.
 
 Retrieval: the ``graph`` step (:class:`GraphRetrieve`) sets ``state.hits``:
@@ -814,7 +814,8 @@ class KnowledgeGraph:
             raise RagftError(f"{path}: cannot read the knowledge graph ({err})") from None
 
     def to_json(self) -> dict:
-        """For the report viewer: nodes with label, type and degree; edges with their relation."""
+        """The export format: nodes with label, type and degree, edges with their relation, each with
+        the chunks and documents it came from."""
         return {
             "nodes": [{"id": k, "label": n.label, "type": n.type, "degree": self.degree(k),
                        "chunk_ids": sorted(n.chunk_ids), "doc_ids": sorted(n.doc_ids)}
@@ -824,6 +825,11 @@ class KnowledgeGraph:
                       for _, e in sorted(self.edges.items())],
             "stats": self.stats(), "meta": self.meta,
         }
+
+    def export_json(self, path: Path) -> Path:
+        """:meth:`to_json` written to ``path`` atomically: the graph for tools other than ragft."""
+        _atomic_write(Path(path), json.dumps(self.to_json(), ensure_ascii=False))
+        return Path(path)
 
     def export_graphml(self, path: Path) -> Path:
         """GraphML (readable by networkx, Gephi, yEd, Cytoscape); chunk/doc id lists are JSON strings."""
@@ -1025,21 +1031,31 @@ def index_fingerprint(chunks: list[Chunk], extractor_name: str) -> str:
     return digest.hexdigest()[:20]
 
 
+def _cached_graph_path(fingerprint: str, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "graph" / f"{fingerprint}.json"
+
+
+def cached_graph(fingerprint: str, cache_dir: Path | None) -> tuple[KnowledgeGraph | None, str]:
+    """The graph built earlier for ``fingerprint`` and where it came from ("memory" or "disk"),
+    or ``(None, "")`` when neither this process nor ``cache_dir`` has it."""
+    if fingerprint in _GRAPH_CACHE:
+        return _GRAPH_CACHE[fingerprint], "memory"
+    if cache_dir is None or not _cached_graph_path(fingerprint, cache_dir).is_file():
+        return None, ""
+    graph = _GRAPH_CACHE[fingerprint] = KnowledgeGraph.load(_cached_graph_path(fingerprint, cache_dir))
+    return graph, "disk"
+
+
 def graph_for_index(index: HybridIndex, extractor: Extractor, cache_dir: Path | None) -> tuple[KnowledgeGraph, dict]:
     """The graph of ``index`` (from memory, then disk, else built and saved) and its build record."""
     fingerprint = index_fingerprint(index.chunks, extractor.name)
     started = time.perf_counter()
-    if fingerprint in _GRAPH_CACHE:
-        graph, source = _GRAPH_CACHE[fingerprint], "memory"
-    else:
-        path = Path(cache_dir) / "graph" / f"{fingerprint}.json" if cache_dir else None
-        if path is not None and path.exists():
-            graph, source = KnowledgeGraph.load(path), "disk"
-        else:
-            graph, source = build_graph(index.chunks, extractor), "built"
-            graph.meta["fingerprint"] = fingerprint
-            if path is not None:
-                graph.save(path)
+    graph, source = cached_graph(fingerprint, cache_dir)
+    if graph is None:
+        graph, source = build_graph(index.chunks, extractor), "built"
+        graph.meta["fingerprint"] = fingerprint
+        if cache_dir is not None:
+            graph.save(_cached_graph_path(fingerprint, cache_dir))
         _GRAPH_CACHE[fingerprint] = graph
     build = {"source": source, "fingerprint": fingerprint, "extractor": graph.meta.get("extractor"),
              "build_seconds": graph.meta.get("build_seconds"), "llm_calls": graph.meta.get("llm_calls", 0),
