@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -82,6 +83,11 @@ def test_study_scores_every_variant_on_the_same_questions(tmp_path, embedder):
     # The primary metric is compared first; whether the evidence was found is compared too.
     compared = [c["metric"] for c in results["comparisons"]]
     assert compared[0] == results["primary_metric"] and "evidence_hit" in compared
+    # With a retrieval metric as the primary one, it is compared once, not twice.
+    config = load_study_config(write_study(tmp_path, [EXTRACTIVE, EXTRACTIVE_DENSE], primary_metric="evidence_hit"))
+    by_retrieval = build_results(replace(study_run, config=config), runner.embedder.embed)
+    compared = [(c["variant"], c["metric"]) for c in by_retrieval["comparisons"]]
+    assert compared[0] == ("extractive-dense", "evidence_hit") and len(compared) == len(set(compared))
     assert json.loads(paths["json"].read_text())["study"]["n_questions"] == 4
     with open(paths["csv"], newline="") as handle:
         assert len(list(csv.reader(handle))) == 1 + 4 * 2  # header + questions × variants

@@ -75,8 +75,8 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
     _add_modelled_costs(variants, config)
     # Retrieval metrics are compared too: "does technique X find the evidence more often?" is a
     # question of its own, and its answer needs the same paired test as the answer scores.
-    compared = [primary] + [m for m in order if m != primary and m not in RETRIEVAL_METRICS]
-    compared += [m for m in order if m in RETRIEVAL_METRICS]
+    # Primary first, then the other answer metrics, then retrieval (a stable sort keeps the order).
+    compared = [primary] + sorted((m for m in order if m != primary), key=lambda m: m in RETRIEVAL_METRICS)
     comparisons = compare_to_baseline(scores, baseline, compared)
     recommendation = recommend(variants, scores, primary, config.constraints.model_dump())
     return {
