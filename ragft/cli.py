@@ -143,7 +143,10 @@ def study(
     config_path: Path = typer.Argument(..., metavar="CONFIG.yaml", help="Study configuration (see configs/)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run folder [default: the config's output_dir or runs/<name>]"),
     n: Optional[int] = typer.Option(None, "--n", help="Score only this many test questions (a quick run)"),
-    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated variant names: run just these"),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated variant names: run just these "
+                                       "(the baselines are kept)"),
+    plan: bool = typer.Option(False, "--plan", help="Only estimate how many questions the study needs, "
+                              "from a finished run's spread if there is one; runs nothing"),
 ):
     """Run every variant on every test question; write results.json, questions.csv and report.html."""
     from ragft.eval.report import write_report
@@ -156,6 +159,9 @@ def study(
     config = load_study_config(config_path)
     if n:
         config.test.n = n
+    if plan:
+        _print_plan(config, output)
+        return
     if only:
         _keep_variants(config, [name.strip() for name in only.split(",") if name.strip()])
     runner = StudyRunner(config, output_dir=output)
@@ -174,13 +180,49 @@ def _keep_variants(config, names: list[str]) -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ConfigError(f"--only: no variant named {', '.join(unknown)} — the config has: {', '.join(known)}")
+    from ragft.eval.baselines import default_baselines
+
+    kept_baselines = [b for b in default_baselines(config) if b not in names]
+    if kept_baselines:
+        console.print(f"--only: keeping the baseline(s) {', '.join(kept_baselines)} so that every variant is "
+                      "compared with them (their cached answers are reused)")
+        names = [*names, *kept_baselines]
     config.variants = [v for v in config.variants if v.name in names]
     # Models and embedders the study would fine-tune for the variants left out are not trained.
     config.finetune = {k: spec for k, spec in config.finetune.items() if any(v.llm == k for v in config.variants)}
     config.finetune_embedders = {k: spec for k, spec in config.finetune_embedders.items()
                                  if any(v.embedder == k for v in config.variants)}
-    if config.baseline not in names:
-        config.baseline = None  # the first kept variant becomes the baseline
+
+
+def _print_plan(config, output: Optional[Path]) -> None:
+    from rich.table import Table
+
+    from ragft.eval.plan import make_plan
+    from ragft.eval.scoring import LABELS, PRIMARY_BY_TASK
+    from ragft.eval.study import load_dataset
+
+    questions = load_dataset(config.test)
+    tasks = [q.task_type for q in questions]
+    metric = config.primary_metric or PRIMARY_BY_TASK.get(max(set(tasks), key=tasks.count), "token_f1")
+    run_dir = Path(output or config.output_dir or Path("runs") / config.name)
+    d = config.decision
+    plan = make_plan(metric, len(questions), len(config.variants), run_dir, d.alpha, d.power, d.margin)
+    label = LABELS.get(metric, metric)
+    table = Table(title=f"Questions needed on {label} ({d.power:.0%} power, α={d.alpha:g} over "
+                        f"{plan.comparisons} comparisons)", title_justify="left")
+    table.add_column("difference to detect", justify="right")
+    table.add_column("questions needed", justify="right")
+    for difference, needed in plan.rows:
+        table.add_row(f"{difference:.2f}", f"{needed:,}" if needed else "—")
+    console.print(table)
+    console.print(f"Spread of per-question differences: {plan.sd:.2f} — {plan.sd_source}.")
+    if plan.non_inferiority:
+        console.print(f"To show two equally good variants 'as good' within ±{plan.margin:g}: about "
+                      f"{plan.non_inferiority:,} questions.")
+    smallest = plan.smallest_detectable()
+    verdict = (f"can detect a difference of about {smallest:.2f}" if smallest is not None
+               else f"cannot reliably detect even a {plan.rows[-1][0]:.2f} difference")
+    console.print(f"This test set has {plan.n_questions} questions: it {verdict}.")
 
 
 def _full_size_hint(config_path: Path, config) -> str:

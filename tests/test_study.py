@@ -121,7 +121,7 @@ def test_rerun_reuses_cache_and_recomputes_only_the_changed_variant(tmp_path, em
     calls = []
     original = variant_builders.ExtractiveBaseline.answer_batch
 
-    def counting(self, questions, doc_scopes=None):
+    def counting(self, questions, doc_scopes=None, formats=None):
         calls.append((self.retrieval.mode, self.retrieval.top_k, len(questions)))
         return original(self, questions, doc_scopes)
 
@@ -139,7 +139,7 @@ def test_interrupted_study_resumes_from_the_last_saved_batch(tmp_path, embedder,
     original = variant_builders.ExtractiveBaseline.answer_batch
     answered = []
 
-    def crash_on_second_batch(self, questions, doc_scopes=None):
+    def crash_on_second_batch(self, questions, doc_scopes=None, formats=None):
         if answered:
             raise KeyboardInterrupt
         answered.extend(questions)
@@ -151,7 +151,7 @@ def test_interrupted_study_resumes_from_the_last_saved_batch(tmp_path, embedder,
     assert len(answered) == 2  # batch_size 2: the first batch was saved
     resumed = []
 
-    def recording(self, questions, doc_scopes=None):
+    def recording(self, questions, doc_scopes=None, formats=None):
         resumed.extend(questions)
         return original(self, questions, doc_scopes)
 
@@ -215,9 +215,12 @@ def test_cli_only_runs_the_named_variants(tmp_path, embedder):
     result = subprocess.run([*command, "--only", "extractive-dense"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert [v["name"] for v in results["variants"]] == ["extractive-dense"]
+    # The baseline is kept, so the variant is still compared with it (not silently with itself).
+    # (t4 is a yes/no question, so the majority-label reference joins as a baseline too.)
+    assert [v["name"] for v in results["variants"]] == ["extractive", "extractive-dense", "majority-label"]
+    assert results["baselines"] == ["extractive", "majority-label"] and "keeping the baseline(s) extractive" in result.stdout
     records = sorted(p.name for p in (tmp_path / "run" / "records").glob("*.jsonl"))
-    assert len(records) == 1 and records[0].startswith("extractive-dense-")
+    assert len(records) == 2 and records[1].startswith("extractive-dense-")
 
     unknown = subprocess.run([*command, "--only", "nope"], capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr

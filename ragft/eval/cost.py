@@ -154,6 +154,22 @@ def recurring_monthly_cost(variant: Variant) -> float:
     return hardware + api_per_query * workload.queries_per_month + retrieval + variant.model_storage_usd_per_month
 
 
+def monthly_breakdown(variant: Variant, months: int = MONTHS_PER_YEAR) -> dict[str, float]:
+    """Average dollars a month by what they pay for, so a report can say which assumption drives
+    a ranking (e.g. retrieval hosting billed around the clock)."""
+    serving, workload = variant.serving, variant.workload
+    runs = len(training_months(variant, months)) if variant.training else 0
+    return {
+        "serving": serving.hardware_usd_per_hour * serving_hours(variant) + serving.fixed_usd_per_month,
+        "api": (workload.input_tokens_per_query * serving.api_usd_per_1k_input_tokens
+                + workload.output_tokens_per_query * serving.api_usd_per_1k_output_tokens) / 1000
+        * workload.queries_per_month,
+        "retrieval": variant.retrieval_usd_per_hour * HOURS_PER_MONTH,
+        "storage": variant.model_storage_usd_per_month,
+        "training": (variant.training.cost_per_run * runs / months) if variant.training else 0.0,
+    }
+
+
 def training_months(variant: Variant, months: int = MONTHS_PER_YEAR) -> list[int]:
     """The 1-based months in which a training run is paid, runs at the start of each period.
 
@@ -212,7 +228,14 @@ def break_even(variant_a: Variant, variant_b: Variant, months: int = MONTHS_PER_
     start). E.g. a fine-tune trained once a year costs more than RAG at first and less per
     month afterwards; the answer is the month its extra training cost has been earned back.
     """
-    gaps = [a - b for a, b in zip(cumulative_costs(variant_a, months), cumulative_costs(variant_b, months))]
+    return crossing_month(cumulative_costs(variant_a, months), cumulative_costs(variant_b, months))
+
+
+def crossing_month(series_a: list[float], series_b: list[float]) -> int | None:
+    """First month (1-based) at which ``series_a − series_b`` changes sign; None if it never does."""
+    gaps = [a - b for a, b in zip(series_a, series_b)]
+    if not gaps:
+        return None
     first_sign = _sign(gaps[0])
     if first_sign == 0:
         return None

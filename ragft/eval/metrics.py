@@ -364,6 +364,8 @@ def parse_label(text: str, labels: Sequence[str] = ("yes", "no", "maybe")) -> st
     ``accuracy`` and ``macro_f1``.
     """
     words = f" {_label_words(text)} "
+    if "maybe" in labels:  # "may be" is how people (and small models) often write "maybe"
+        words = words.replace(" may be ", " maybe ")
     best: tuple[int, int, str] | None = None  # (position, -length, label)
     for label in labels:
         position = words.find(f" {_label_words(label)} ")

@@ -1,86 +1,182 @@
-"""The recommendation: the cheapest variant that is as good as the best, within constraints.
+"""The recommendation: the cheapest variant shown to be as good as the best — or "inconclusive".
 
-"Best quality per dollar" is read statistically: among the variants that meet the user's
-constraints, find the one with the highest primary metric; every variant whose difference
-from it is *not* significant (paired bootstrap, Holm-adjusted p ≥ 0.05) is as good as far as
-the data can tell; of those, recommend the one with the lowest monthly cost. Every step of the
-reasoning is returned as a sentence, so the report shows why, not just what.
+Among the variants that meet the user's constraints and can give the task's kind of answer,
+take the one with the highest primary metric (the leader). Every other eligible variant is
+tested against it on the same questions, one Holm-corrected family ("decision: vs <leader>"):
+
+* **worse** — significantly lower (paired bootstrap, two-sided);
+* **as good** — non-inferior within the margin (one-sided bootstrap test that the difference
+  is above −margin), even if slightly lower;
+* **undecided** — neither: these questions cannot tell.
+
+The recommendation is the cheapest of the leader and the "as good" variants. When a *cheaper*
+variant is undecided, the study cannot say whether the extra cost buys anything: the verdict is
+"inconclusive" with the number of questions that would likely decide it (from the observed
+spread of the differences), never "cheapest wins" by default. Every step is returned as a
+sentence, so the report shows why, not just what.
 """
 
 from __future__ import annotations
 
+from ragft.eval.power import questions_to_decide
 from ragft.eval.scoring import LABELS
-from ragft.eval.stats import holm_correct, paired_bootstrap
+from ragft.eval.stats import holm_bonferroni, non_inferiority, paired_bootstrap
+
+# Absolute margins on the 0–1 scale within which two variants count as equally good. Semantic
+# similarity of embeddings is compressed near its mean, so its margin is smaller.
+DEFAULT_MARGIN = 0.05
+METRIC_MARGINS = {"semantic_similarity": 0.02}
 
 
-def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str, constraints: dict) -> dict:
+def default_margin(metric: str) -> float:
+    return METRIC_MARGINS.get(metric, DEFAULT_MARGIN)
+
+
+def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str, constraints: dict,
+              margin: float | None = None, alpha: float = 0.05, power: float = 0.8) -> dict:
     label = LABELS.get(primary, primary)
+    margin = default_margin(primary) if margin is None else margin
     reasoning, eligible = [], []
     for variant in variants:
-        problems = _constraint_problems(variant, primary, constraints)
+        problems = _eligibility_problems(variant, primary, constraints)
         if problems:
             reasoning.append(f"{variant['name']} is excluded: {'; '.join(problems)}.")
         else:
             eligible.append(variant)
+    base = {"constraints": constraints, "primary_metric": primary, "margin": margin, "alpha": alpha, "power": power}
     if not eligible:
         reasoning.append("No variant meets all constraints; relax them or add variants.")
-        return {"variant": None, "reasoning": reasoning, "tied_with_best": [], "constraints": constraints}
+        return {**base, "status": "none", "variant": None, "leader": None, "reasoning": reasoning,
+                "tied_with_best": [], "tests": [], "questions_needed": None}
 
-    best = max(eligible, key=lambda v: _mean(v, primary))
-    reasoning.append(f"{best['name']} has the highest {label} among eligible variants: {_mean(best, primary):.3f}"
-                     f" {_ci(best, primary)}.")
-    tied = [best]
-    for other, comparison in _compare_with_best(best, eligible, scores, primary):
-        if comparison.significant:
-            reasoning.append(f"{other['name']} is significantly worse ({_mean(other, primary):.3f}; "
-                             f"{comparison.describe()}).")
-        else:
-            tied.append(other)
-            reasoning.append(f"{other['name']} is not significantly worse ({_mean(other, primary):.3f}, "
-                             f"Holm-adjusted p={comparison.p_value:.3f}): statistically as good with these questions.")
-    chosen = min(tied, key=lambda v: (v["cost"].get("monthly") or 0.0, -_mean(v, primary)))
-    monthly = chosen["cost"].get("monthly") or 0.0
-    per_1k = chosen["cost"].get("per_1k_queries")
-    price = f"${monthly:,.2f} a month" + (f" (${per_1k:,.4f} per 1,000 queries)" if per_1k else "")
-    if len(tied) > 1:
-        headline = (f"{chosen['name']} is recommended: it is the cheapest of the {len(tied)} variants that are "
-                    f"statistically as good as the best on {label}, at {price}.")
-    elif len(eligible) == 1:
-        headline = f"{chosen['name']} is recommended: it is the only variant meeting the constraints, at {price}."
-    else:
-        headline = f"{chosen['name']} is recommended: it is significantly better than the rest on {label}, at {price}."
-    reasoning.insert(0, headline)
-    return {"variant": chosen["name"], "reasoning": reasoning, "tied_with_best": [v["name"] for v in tied],
-            "constraints": constraints, "primary_metric": primary}
+    leader = max(eligible, key=lambda v: (_mean(v, primary), -_monthly(v)))
+    family = f"decision: vs {leader['name']} · {label}"
+    reasoning.append(f"{leader['name']} has the highest {label} among eligible variants: {_mean(leader, primary):.3f}"
+                     f" {_ci(leader, primary)}.")
+    tests = _decision_tests(leader, eligible, scores, primary, margin, alpha, power, family)
+    by_name = {v["name"]: v for v in eligible}
+    for test in tests:
+        reasoning.append(_test_sentence(test, by_name[test["variant"]], primary, margin))
+    as_good = [leader] + [by_name[t["variant"]] for t in tests if t["verdict"] == "as_good"]
+    chosen = min(as_good, key=lambda v: (_monthly(v), -_mean(v, primary)))
+    cheaper_undecided = [t for t in tests if t["verdict"] == "undecided" and _monthly(by_name[t["variant"]]) < _monthly(chosen)]
+    result = {**base, "family": family, "leader": chosen["name"], "tests": tests,
+              "tied_with_best": [v["name"] for v in as_good], "n_questions": _n_questions(scores, leader, primary)}
+    if cheaper_undecided:
+        needed = [t["questions_needed"] for t in cheaper_undecided]
+        result["questions_needed"] = max(needed) if all(n is not None for n in needed) else None
+        reasoning.insert(0, _inconclusive_headline(chosen, cheaper_undecided, result, label, margin))
+        return {**result, "status": "inconclusive", "variant": None, "reasoning": reasoning}
+    reasoning.insert(0, _headline(chosen, leader, as_good, eligible, label, margin))
+    return {**result, "status": "recommended", "variant": chosen["name"], "questions_needed": None,
+            "reasoning": reasoning}
 
 
-def _compare_with_best(best: dict, eligible: list[dict], scores: dict[str, list[dict]], primary: str):
-    """(variant, comparison with the best) for every other eligible variant, Holm-corrected
-    across them — as the report's comparisons are, so the two never disagree."""
-    others, comparisons = [], []
+def _decision_tests(leader: dict, eligible: list[dict], scores: dict[str, list[dict]], primary: str,
+                    margin: float, alpha: float, power: float, family: str) -> list[dict]:
+    """Each other eligible variant against the leader: difference, and the two Holm-corrected tests."""
+    rows = []
     for other in eligible:
-        if other is best:
+        if other is leader:
             continue
-        pairs = [(a[primary], b[primary]) for a, b in zip(scores[best["name"]], scores[other["name"]])
+        pairs = [(a[primary], b[primary]) for a, b in zip(scores[leader["name"]], scores[other["name"]])
                  if primary in a and primary in b]
         if len(pairs) < 2:
             continue
-        a, b = zip(*pairs)
-        others.append(other)
-        comparisons.append(paired_bootstrap(a, b, names=(best["name"], other["name"])))
-    return list(zip(others, holm_correct(comparisons)))
+        lead, cand = zip(*pairs)
+        comparison = paired_bootstrap(lead, cand, names=(leader["name"], other["name"]), alpha=alpha)
+        rows.append({"variant": other["name"], "vs": leader["name"], "metric": primary, "family": family,
+                     "n": len(pairs), "difference": comparison.difference, "low": comparison.low,
+                     "high": comparison.high, "p_different": comparison.p_value,
+                     "p_as_good": non_inferiority(lead, cand, margin),
+                     "_differences": [c - a for a, c in zip(lead, cand)]})
+    for key in ("p_different", "p_as_good"):  # one family, Holm-corrected like the report's comparisons
+        for row, adjusted in zip(rows, holm_bonferroni([r[key] for r in rows])):
+            row[key] = adjusted
+    for row in rows:
+        differences = row.pop("_differences")
+        row["family_size"] = len(rows)
+        if row["p_as_good"] < alpha:
+            row["verdict"] = "as_good"
+        elif row["p_different"] < alpha and row["difference"] < 0:
+            row["verdict"] = "worse"
+        else:
+            row["verdict"] = "undecided"
+        row["questions_needed"] = (questions_to_decide(differences, margin, alpha / max(len(rows), 1), power)
+                                   if row["verdict"] == "undecided" else None)
+    return rows
 
 
-def _constraint_problems(variant: dict, primary: str, constraints: dict) -> list[str]:
+def _test_sentence(test: dict, variant: dict, primary: str, margin: float) -> str:
+    mean = _mean(variant, primary)
+    ci = f"difference {test['difference']:+.3f}" + (
+        f" (95% CI {test['low']:+.3f} to {test['high']:+.3f})" if test.get("low") is not None else "")
+    if test["verdict"] == "as_good":
+        return (f"{variant['name']} is as good within ±{margin:g} ({mean:.3f}; {ci}; non-inferiority "
+                f"p={test['p_as_good']:.3f}, {test['family']}).")
+    if test["verdict"] == "worse":
+        return (f"{variant['name']} is significantly worse ({mean:.3f}; {ci}; p={test['p_different']:.3f}, "
+                f"{test['family']}).")
+    needed = test.get("questions_needed")
+    more = f"about {needed} questions would likely decide it" if needed else "more questions may not decide it"
+    return (f"{variant['name']} is undecided ({mean:.3f}; {ci}): neither shown as good within ±{margin:g} "
+            f"(p={test['p_as_good']:.3f}) nor worse (p={test['p_different']:.3f}) — {more}.")
+
+
+def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[dict], label: str, margin: float) -> str:
+    price = _price(chosen)
+    if len(eligible) == 1:
+        return f"{chosen['name']} is recommended: it is the only eligible variant, at {price}."
+    if chosen is not leader:
+        return (f"{chosen['name']} is recommended: it is the cheapest of the {len(as_good)} variants shown to be as "
+                f"good as the best ({leader['name']}) on {label} within ±{margin:g}, at {price}.")
+    if len(as_good) > 1:
+        return (f"{chosen['name']} is recommended: it has the best {label} and is the cheapest of the "
+                f"{len(as_good)} variants as good within ±{margin:g}, at {price}.")
+    if any(_monthly(v) < _monthly(chosen) for v in eligible):
+        return f"{chosen['name']} is recommended: it has the best {label} and every cheaper variant is significantly worse, at {price}."
+    return f"{chosen['name']} is recommended: it has the best {label} and no eligible variant is cheaper, at {price}."
+
+
+def _inconclusive_headline(chosen: dict, undecided: list[dict], result: dict, label: str, margin: float) -> str:
+    names = ", ".join(t["variant"] for t in undecided)
+    needed = result.get("questions_needed")
+    have = result.get("n_questions")
+    size = (f"about {needed} questions needed (this study has {have})" if needed
+            else f"more questions than this study's {have} are needed, or a wider margin")
+    return (f"Inconclusive — {size}: {chosen['name']} leads on {label}, but cheaper {names} can neither be shown "
+            f"as good within ±{margin:g} nor worse.")
+
+
+def _eligibility_problems(variant: dict, primary: str, constraints: dict) -> list[str]:
     problems = []
+    if variant.get("reference"):
+        problems.append("it is a reference, not a deployable pipeline")
+    if variant.get("cannot_answer"):
+        problems.append(variant["cannot_answer"])
+    if primary not in variant["metrics"]:
+        problems.append(f"it has no {LABELS.get(primary, primary)} score")
     quality, cost = _mean(variant, primary), variant["cost"]
     if constraints.get("min_quality") is not None and quality < constraints["min_quality"]:
         problems.append(f"{LABELS.get(primary, primary)} {quality:.3f} < minimum {constraints['min_quality']}")
-    if constraints.get("max_latency_s") is not None and cost["seconds_per_query"] > constraints["max_latency_s"]:
+    if constraints.get("max_latency_s") is not None and cost.get("seconds_per_query", 0) > constraints["max_latency_s"]:
         problems.append(f"{cost['seconds_per_query']:.2f} s per query > maximum {constraints['max_latency_s']} s")
-    if constraints.get("max_monthly_cost") is not None and (cost.get("monthly") or 0) > constraints["max_monthly_cost"]:
-        problems.append(f"${cost['monthly']:,.2f} a month > budget ${constraints['max_monthly_cost']:,.2f}")
+    if constraints.get("max_monthly_cost") is not None and _monthly(variant) > constraints["max_monthly_cost"]:
+        problems.append(f"${_monthly(variant):,.2f} a month > budget ${constraints['max_monthly_cost']:,.2f}")
     return problems
+
+
+def _n_questions(scores: dict[str, list[dict]], leader: dict, primary: str) -> int:
+    return sum(1 for s in scores[leader["name"]] if primary in s)
+
+
+def _price(variant: dict) -> str:
+    per_1k = variant["cost"].get("per_1k_queries")
+    return f"${_monthly(variant):,.2f} a month" + (f" (${per_1k:,.4f} per 1,000 queries)" if per_1k else "")
+
+
+def _monthly(variant: dict) -> float:
+    return variant.get("cost", {}).get("monthly") or 0.0
 
 
 def _mean(variant: dict, metric: str) -> float:

@@ -2,16 +2,30 @@
 
 ``results.json`` is the single source for the report and for anyone comparing runs::
 
-    {"study": {...}, "primary_metric": "token_f1", "baseline": "closed-book",
+    {"study": {...}, "primary_metric": "token_f1",
+     "baselines": ["closed-book", "dense-rag", "majority-label"], "baseline": "closed-book" (the first),
      "metric_order": [...], "labels": {...},
      "variants": [{"name", "type", "description", "llm", "metrics": {m: {mean, low, high, n}},
-                   "cost": {...measured and modelled...}}],
-     "comparisons": [{"baseline", "variant", "metric", "difference", "low", "high", "p_value",
-                      "significant", "text"}],
-     "break_even": [{"a", "b", "month"}], "recommendation": {"variant", "reasoning": [...]},
+                   "reference"?: true, "cannot_answer"?: "why it is not eligible",
+                   "cost": {seconds_per_query, cpu_seconds_per_query, timing: {method, busy_share},
+                            per_1k_queries, monthly, breakdown: {serving, api, retrieval, storage, training},
+                            return_per_month, net_per_month, roi, cumulative, cumulative_net, ...}}],
+     "comparisons": [{"baseline", "variant", "metric", "family", "family_size", "difference", "low",
+                      "high", "p_value" (Holm within its family), "significant", "text"}],
+     "break_even": [{"a", "b", "month", "on": "net value"}],
+     "recommendation": {"status": "recommended" | "inconclusive" | "none", "variant", "leader",
+                        "questions_needed", "n_questions", "margin", "alpha", "power", "family",
+                        "tests": [{"variant", "vs", "difference", "low", "high", "p_different",
+                                   "p_as_good", "verdict": "as_good" | "worse" | "undecided",
+                                   "questions_needed", "family", "family_size"}],
+                        "tied_with_best", "reasoning": [...], "cost_drivers": [...]},
+     "cost_assumptions": {...}, "warnings": [...],
      "knowledge_graphs": [{"fingerprint", "variants", "stats", "files", "nodes", "edges"}],
      "questions": [{"qid", "question", "golds", "task_type",
                     "answers": {variant: {"answer", "scores", "sources": [...]}}}]}
+
+A p-value belongs to its family: the same pair can appear in "vs closed-book · token F1" and in
+the recommendation's "decision: vs <leader> · token F1", each Holm-corrected within itself.
 """
 
 from __future__ import annotations
@@ -23,15 +37,19 @@ import time
 from pathlib import Path
 
 from ragft import __version__
-from ragft.eval import cost as costs
+from ragft.eval.baselines import MAJORITY_LABEL, default_baselines
 from ragft.eval.graphs import export_knowledge_graphs
+from ragft.eval.metrics import parse_label
 from ragft.eval.recommend import recommend
 from ragft.eval.scoring import (
-    LABELS, PRIMARY_BY_TASK, RETRIEVAL_METRICS, TUTORIAL_METRICS, compare_to_baseline, score_question, summarise,
+    LABELS, PRIMARY_BY_TASK, RETRIEVAL_METRICS, TUTORIAL_METRICS, compare_to_baselines, score_question, summarise,
 )
 from ragft.eval.study import StudyRun
 from ragft.eval.study_config import StudyConfig, VariantConfig
-from ragft.eval.variants import RETRIEVING_TYPES
+from ragft.eval.study_cost import (  # noqa: F401  (cost_variant: part of this module's API)
+    add_modelled_costs, break_evens, cost_drivers, cost_variant, measured_cost, timing_warnings,
+)
+from ragft.eval.variants import CANNOT_ANSWER, RETRIEVING_TYPES
 
 DISPLAY_ORDER = (
     "label_accuracy", "exact_match", "token_precision", "token_recall", "token_f1",
@@ -45,53 +63,97 @@ DISPLAY_ORDER = (
 def build_results(run: StudyRun, embed, judge=None) -> dict:
     """Per-question scores, means with CIs, paired comparisons, costs and the recommendation."""
     config = run.config
+    scores = _score_variants(run, embed, judge)
+    primary = config.primary_metric or PRIMARY_BY_TASK.get(_dominant_task(run), "token_f1")
+    has_classification = any(q.task_type == "classification" for q in run.questions)
+    if has_classification and run.label_counts:
+        scores[MAJORITY_LABEL] = _majority_scores(run)
+    baselines = [b for b in default_baselines(config, has_classification) if b in scores]
+    present = {name for per_variant in scores.values() for s in per_variant for name in s}
+    order = [m for m in DISPLAY_ORDER if m in present]
+
+    variants = [_variant_entry(variant, config, run, scores, primary, judge) for variant in config.variants]
+    if MAJORITY_LABEL in scores:
+        variants.append(_majority_entry(run, scores[MAJORITY_LABEL]))
+    add_modelled_costs(variants, config, primary)
+    # Retrieval metrics are compared too: "does technique X find the evidence more often?" is a
+    # question of its own, and its answer needs the same paired test as the answer scores.
+    # Primary first, then the other answer metrics, then retrieval (a stable sort keeps the order).
+    compared = [primary] + sorted((m for m in order if m != primary), key=lambda m: m in RETRIEVAL_METRICS)
+    comparisons = compare_to_baselines(scores, baselines, compared)
+    decision = config.decision
+    recommendation = recommend(variants, scores, primary, config.constraints.model_dump(),
+                               margin=decision.margin, alpha=decision.alpha, power=decision.power)
+    recommendation["cost_drivers"] = cost_drivers(recommendation.get("variant") or recommendation.get("leader"),
+                                                  variants, config)
+    return {
+        "study": {"name": config.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "ragft_version": __version__,
+                  "corpus": config.corpus, "n_questions": len(run.questions), "n_train": run.train_size,
+                  "task_types": _task_counts(run), "config": config.model_dump(mode="json")},
+        "primary_metric": primary, "baseline": baselines[0] if baselines else None, "baselines": baselines,
+        "metric_order": order, "tutorial_metrics": list(TUTORIAL_METRICS), "labels": LABELS,
+        "variants": variants, "comparisons": comparisons,
+        "break_even": break_evens(variants, config),
+        # Side effect: writes <run>/graphs/*.graphml and *.json for the graphs the variants used.
+        "knowledge_graphs": export_knowledge_graphs(run.records, run.output_dir),
+        "recommendation": recommendation,
+        "cost_assumptions": config.cost.model_dump(),
+        "warnings": timing_warnings(variants) + _label_warnings(run),
+        "questions": _question_rows(run, scores),
+    }
+
+
+def _score_variants(run: StudyRun, embed, judge) -> dict[str, list[dict]]:
     scores = {}
-    for variant in config.variants:
+    for variant in run.config.variants:
         retrieves = variant.type in RETRIEVING_TYPES
         scores[variant.name] = [
-            score_question(q, r, embed, run.evidence.get(q.qid, []), retrieves)
+            score_question(q, r, embed, run.evidence.get(q.qid, []), retrieves, run.labels)
             for q, r in zip(run.questions, run.records[variant.name])
         ]
         for metric, per_question in (judge.scores.get(variant.name, {}) if judge else {}).items():
             for item, value in zip(scores[variant.name], per_question):
                 if value is not None:
                     item[metric] = value
-    primary = config.primary_metric or PRIMARY_BY_TASK.get(_dominant_task(run), "token_f1")
-    baseline = config.baseline or config.variants[0].name
-    present = {name for per_variant in scores.values() for s in per_variant for name in s}
-    order = [m for m in DISPLAY_ORDER if m in present]
+    return scores
 
-    variants = []
-    for variant in config.variants:
-        summary = summarise(scores[variant.name])
-        variants.append({
-            "name": variant.name, "type": variant.type, "description": variant.description or _describe(variant, config),
-            "llm": config.models[variant.llm].model if variant.type != "extractive" else None,
-            "metrics": summary,
-            "cost": _measured_cost(variant, run),
-            # The judge's noise: the whole-set mean of each repeated judgement.
-            "judge_repeat_means": judge.repeat_means.get(variant.name, {}) if judge else {},
-        })
-    _add_modelled_costs(variants, config)
-    # Retrieval metrics are compared too: "does technique X find the evidence more often?" is a
-    # question of its own, and its answer needs the same paired test as the answer scores.
-    # Primary first, then the other answer metrics, then retrieval (a stable sort keeps the order).
-    compared = [primary] + sorted((m for m in order if m != primary), key=lambda m: m in RETRIEVAL_METRICS)
-    comparisons = compare_to_baseline(scores, baseline, compared)
-    recommendation = recommend(variants, scores, primary, config.constraints.model_dump())
-    return {
-        "study": {"name": config.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "ragft_version": __version__,
-                  "corpus": config.corpus, "n_questions": len(run.questions), "n_train": run.train_size,
-                  "task_types": _task_counts(run), "config": config.model_dump(mode="json")},
-        "primary_metric": primary, "baseline": baseline, "metric_order": order,
-        "tutorial_metrics": list(TUTORIAL_METRICS), "labels": LABELS,
-        "variants": variants, "comparisons": comparisons,
-        "break_even": _break_evens(variants, config),
-        # Side effect: writes <run>/graphs/*.graphml and *.json for the graphs the variants used.
-        "knowledge_graphs": export_knowledge_graphs(run.records, run.output_dir),
-        "recommendation": recommendation,
-        "questions": _question_rows(run, scores),
+
+def _variant_entry(variant: VariantConfig, config: StudyConfig, run: StudyRun, scores: dict, primary: str,
+                   judge) -> dict:
+    entry = {
+        "name": variant.name, "type": variant.type, "description": variant.description or _describe(variant, config),
+        "llm": config.models[variant.llm].model if variant.type != "extractive" else None,
+        "metrics": summarise(scores[variant.name]),
+        "cost": measured_cost(variant, run),
+        # The judge's noise: the whole-set mean of each repeated judgement.
+        "judge_repeat_means": judge.repeat_means.get(variant.name, {}) if judge else {},
     }
+    for task, reason in CANNOT_ANSWER.get(variant.type, {}).items():
+        if PRIMARY_BY_TASK.get(task) == primary and task in _task_counts(run):
+            entry["cannot_answer"] = reason
+    return entry
+
+
+def _majority_scores(run: StudyRun) -> list[dict]:
+    """Label accuracy of always answering the most common gold label (classification questions only)."""
+    majority = max(run.label_counts, key=run.label_counts.get)
+    return [{"label_accuracy": float(parse_label(q.answer, run.labels) == majority)}
+            if q.task_type == "classification" else {} for q in run.questions]
+
+
+def _majority_entry(run: StudyRun, scores: list[dict]) -> dict:
+    majority = max(run.label_counts, key=run.label_counts.get)
+    where = "train" if run.label_source == "train" else "test (optimistic: it has seen the test labels)"
+    return {"name": MAJORITY_LABEL, "type": "reference", "reference": True, "llm": None,
+            "description": f"reference: always answers {majority!r}, the most common label in the {where} set",
+            "metrics": summarise(scores), "cost": {"seconds_per_query": 0.0}, "judge_repeat_means": {}}
+
+
+def _label_warnings(run: StudyRun) -> list[str]:
+    if run.label_source == "test":
+        return ["The majority-label reference learned its label from the test set (the study has no classification "
+                "training questions), so it is slightly optimistic."]
+    return []
 
 
 def write_results(results: dict, output_dir: Path) -> dict[str, Path]:
@@ -111,92 +173,6 @@ def write_results(results: dict, output_dir: Path) -> dict[str, Path]:
                                  item["answer"], " ".join(s["doc_id"] for s in item["sources"]),
                                  *[_fmt(item["scores"].get(m)) for m in metric_names]])
     return paths
-
-
-# ---------------------------------------------------------------------------------------- cost
-
-def _measured_cost(variant: VariantConfig, run: StudyRun) -> dict:
-    records = run.records[variant.name]
-    n = max(len(records), 1)
-    step_indexing = _step_indexing_seconds(records)
-    return {
-        "seconds_per_query": sum(r["latency_s"] for r in records) / n,
-        "prompt_tokens_per_query": sum(r["prompt_tokens"] for r in records) / n,
-        "completion_tokens_per_query": sum(r["completion_tokens"] for r in records) / n,
-        "llm_calls_per_query": sum(r["llm_calls"] for r in records) / n,
-        "index_build_seconds": run.index_seconds.get(variant.name, 0.0) + sum(step_indexing.values()),
-        "index_steps_seconds": step_indexing,
-        "training_seconds": run.training.get(variant.name, {}).get("seconds", 0.0),
-        "training_tokens": run.training.get(variant.name, {}).get("tokens", 0.0),
-    }
-
-
-def _step_indexing_seconds(records: list[dict]) -> dict[str, float]:
-    """What pipeline steps spent indexing the corpus once (hypothetical questions, a graph), from
-    scratch — read from the traces they leave, so a fully cached run still reports the price."""
-    seconds: dict[str, float] = {}
-    for record in records:
-        for step, trace in (record.get("trace") or {}).items():
-            if not isinstance(trace, dict):
-                continue
-            cost = trace.get("index_cost") or {}
-            build = trace.get("build") or {}
-            spent = (float(cost.get("from_scratch_generate_seconds") or 0.0) + float(cost.get("embed_seconds") or 0.0)
-                     + float(build.get("build_seconds") or 0.0))
-            if spent:
-                seconds[step] = max(seconds.get(step, 0.0), spent)
-    return seconds
-
-
-def cost_variant(variant: dict, config: StudyConfig) -> costs.Variant:
-    """The cost model's view of a study variant: assumptions from the config, use as measured."""
-    a, measured = config.cost, variant["cost"]
-    retrieves = variant["type"] in RETRIEVING_TYPES
-    return costs.Variant(
-        name=variant["name"],
-        serving=costs.Serving(
-            hardware_usd_per_hour=a.hardware_usd_per_hour,
-            hours_per_month=costs.HOURS_PER_MONTH if a.always_on else None,
-            api_usd_per_1k_input_tokens=a.api_usd_per_1k_input_tokens,
-            api_usd_per_1k_output_tokens=a.api_usd_per_1k_output_tokens,
-        ),
-        workload=costs.Workload(
-            queries_per_month=a.queries_per_month, seconds_per_query=measured["seconds_per_query"],
-            input_tokens_per_query=measured["prompt_tokens_per_query"],
-            output_tokens_per_query=measured["completion_tokens_per_query"],
-        ),
-        retrieval_usd_per_hour=a.retrieval_usd_per_hour if retrieves else 0.0,
-        **_training_cost(measured.get("training_seconds") or 0.0, a),
-    )
-
-
-def _training_cost(seconds: float, a) -> dict:
-    """A fine-tuned variant pays its measured training time at the training rate, once a year
-    (the initial run) or ``retrains_per_year`` times."""
-    if not seconds:
-        return {}
-    rate = a.hardware_usd_per_hour if a.training_usd_per_hour is None else a.training_usd_per_hour
-    return {"training": costs.Training(gpu_hours=seconds / 3600, gpu_usd_per_hour=rate),
-            "retrains_per_year": a.retrains_per_year}
-
-
-def _add_modelled_costs(variants: list[dict], config: StudyConfig) -> None:
-    for variant in variants:
-        report = costs.cost_report(cost_variant(variant, config), months=config.cost.months)
-        variant["cost"].update({
-            "per_1k_queries": report.per_1k_queries, "monthly": report.average_per_month,
-            "total": report.total, "months": report.months, "cumulative": report.cumulative,
-        })
-
-
-def _break_evens(variants: list[dict], config: StudyConfig) -> list[dict]:
-    rows = []
-    for i, a in enumerate(variants):
-        for b in variants[i + 1:]:
-            month = costs.break_even(cost_variant(a, config), cost_variant(b, config), months=config.cost.months)
-            if month:
-                rows.append({"a": a["name"], "b": b["name"], "month": month})
-    return rows
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ragft.eval import metrics as m
-from ragft.eval.evidence import EvidenceSpan, best_coverage
+from ragft.eval.evidence import EvidenceSpan, best_coverage, coverage
 from ragft.rag.grounding import is_abstention
 from ragft.eval.stats import bootstrap_ci, holm_correct, paired_bootstrap
 from ragft.types import Chunk, Hit, QAExample
@@ -27,7 +27,8 @@ CORE_METRICS = (
     "tutorial_rouge_l_precision", "tutorial_rouge_l_f1",
 )
 TUTORIAL_METRICS = ("semantic_similarity", "tutorial_token_overlap_recall", "tutorial_rouge_l_recall")
-RETRIEVAL_METRICS = ("evidence_hit", "evidence_coverage", "doc_recall@k", "doc_hit@k", "doc_mrr", "doc_ndcg@k")
+RETRIEVAL_METRICS = ("evidence_hit", "evidence_all_hit", "evidence_recall", "evidence_coverage",
+                     "doc_recall@k", "doc_hit@k", "doc_mrr", "doc_ndcg@k")
 PRIMARY_BY_TASK = {"short_qa": "token_f1", "multi_hop": "token_f1", "span_qa": "token_f1",
                    "classification": "label_accuracy", "long_form": "rouge_l"}
 # What each metric is called in tables and plots.
@@ -38,21 +39,23 @@ LABELS = {
     "tutorial_rouge_l_recall": "tutorial ROUGE-L recall", "tutorial_token_overlap_precision": "tutorial token P",
     "tutorial_token_overlap_f1": "tutorial token F1", "tutorial_rouge_l_precision": "tutorial ROUGE-L P",
     "tutorial_rouge_l_f1": "tutorial ROUGE-L F1", "label_accuracy": "label accuracy", "span_overlap": "span overlap",
-    "evidence_hit": "evidence hit@k", "evidence_coverage": "evidence coverage", "doc_recall@k": "doc recall@k",
+    "evidence_hit": "evidence hit@k", "evidence_all_hit": "all evidence@k", "evidence_recall": "evidence recall@k",
+    "evidence_coverage": "evidence coverage", "doc_recall@k": "doc recall@k",
     "doc_hit@k": "doc hit@k", "doc_mrr": "doc MRR", "doc_ndcg@k": "doc nDCG@k", "judge_correctness": "judge correct",
     "judge_faithfulness": "judge faithful", "abstained": "abstained", "wrong_abstention": "wrong abstention",
 }
 
 
 def score_question(question: QAExample, record: dict, embed: Callable[[list[str]], np.ndarray],
-                   spans: list[EvidenceSpan], retrieves: bool) -> dict[str, float]:
+                   spans: list[EvidenceSpan], retrieves: bool,
+                   labels: tuple[str, ...] = ("yes", "no", "maybe")) -> dict[str, float]:
     """All metrics of one answer; retrieval metrics only for variants that retrieve."""
     prediction, golds = record["answer"], question.answers
     scores = {name: m.ANSWER_METRICS[name](prediction, golds) for name in CORE_METRICS if name in m.ANSWER_METRICS}
     scores["semantic_similarity"] = m.embedding_similarity(prediction, golds, embed)
     if question.task_type == "classification":
-        predicted = m.parse_label(prediction)  # None (no label found) is always wrong
-        scores["label_accuracy"] = float(predicted is not None and predicted == m.parse_label(question.answer))
+        predicted = m.parse_label(prediction, labels)  # None (no label found) is always wrong
+        scores["label_accuracy"] = float(predicted is not None and predicted == m.parse_label(question.answer, labels))
     if question.task_type == "span_qa":
         scores["span_overlap"] = m.ANSWER_METRICS["span_overlap"](prediction, golds)
     # How often the model says "not found" although the documents hold the answer.
@@ -72,6 +75,11 @@ def retrieval_scores(question: QAExample, retrieved: list[dict], spans: list[Evi
                 for i, r in enumerate(retrieved)]
         scores["evidence_coverage"] = best_coverage(spans, hits)
         scores["evidence_hit"] = float(scores["evidence_coverage"] >= 0.5)
+        # Multi-hop needs every piece: "some piece retrieved" flatters a two-paragraph question.
+        found = [coverage(span, hits) >= 0.5 for span in spans]
+        scores["evidence_recall"] = sum(found) / len(found)
+        if len(spans) >= 2:
+            scores["evidence_all_hit"] = float(all(found))
     # Document-level metrics are meaningless when retrieval is confined to the gold document.
     if question.evidence_doc_ids and not question.doc_scope:
         ranked_docs = list(dict.fromkeys(r["doc_id"] for r in retrieved))
@@ -97,32 +105,41 @@ def summarise(per_question: list[dict[str, float]], n_resamples: int = 5000) -> 
     return summary
 
 
-def compare_to_baseline(scores_by_variant: dict[str, list[dict[str, float]]], baseline: str,
-                        metric_names: list[str], n_resamples: int = 5000) -> list[dict]:
-    """Paired bootstrap of each variant against the baseline on the same questions.
+def compare_to_baselines(scores_by_variant: dict[str, list[dict[str, float]]], baselines: list[str],
+                         metric_names: list[str], n_resamples: int = 5000) -> list[dict]:
+    """Paired bootstrap of each variant against each baseline on the same questions.
 
-    p-values are Holm–Bonferroni corrected per metric across the variants compared, so that
-    comparing many variants does not manufacture a "significant" winner by chance.
+    One family per (baseline, metric): its p-values are Holm–Bonferroni corrected across the
+    variants compared with that baseline, so that comparing many variants does not manufacture
+    a "significant" winner by chance. Every row names its family, so the same comparison shown
+    twice (here and in the recommendation's own family) is never two unexplained p-values.
     """
     rows = []
-    for metric in metric_names:
-        comparisons, names = [], []
-        for name, scores in scores_by_variant.items():
-            if name == baseline:
-                continue
-            pairs = [(a[metric], b[metric]) for a, b in zip(scores_by_variant[baseline], scores)
-                     if metric in a and metric in b and not _missing(a[metric]) and not _missing(b[metric])]
-            if len(pairs) < 2:
-                continue
-            a, b = zip(*pairs)
-            comparisons.append(paired_bootstrap(a, b, n_resamples=n_resamples, names=(baseline, name)))
-            names.append(name)
-        for name, comparison in zip(names, holm_correct(comparisons)):
-            rows.append({"baseline": baseline, "variant": name, "metric": metric,
-                         "difference": comparison.difference, "low": comparison.low, "high": comparison.high,
-                         "p_value": comparison.p_value, "significant": comparison.significant,
-                         "text": f"{LABELS.get(metric, metric)}: {comparison.describe()}"})
+    for baseline in baselines:
+        for metric in metric_names:
+            rows.extend(_family(scores_by_variant, baseline, metric, n_resamples))
     return rows
+
+
+def _family(scores_by_variant: dict[str, list[dict[str, float]]], baseline: str, metric: str,
+            n_resamples: int) -> list[dict]:
+    comparisons, names = [], []
+    for name, scores in scores_by_variant.items():
+        if name == baseline:
+            continue
+        pairs = [(a[metric], b[metric]) for a, b in zip(scores_by_variant[baseline], scores)
+                 if metric in a and metric in b and not _missing(a[metric]) and not _missing(b[metric])]
+        if len(pairs) < 2:
+            continue
+        a, b = zip(*pairs)
+        comparisons.append(paired_bootstrap(a, b, n_resamples=n_resamples, names=(baseline, name)))
+        names.append(name)
+    family = f"vs {baseline} · {LABELS.get(metric, metric)}"
+    return [{"baseline": baseline, "variant": name, "metric": metric, "family": family, "family_size": len(names),
+             "difference": comparison.difference, "low": comparison.low, "high": comparison.high,
+             "p_value": comparison.p_value, "significant": comparison.significant,
+             "text": f"{LABELS.get(metric, metric)}: {comparison.describe()}"}
+            for name, comparison in zip(names, holm_correct(comparisons))]
 
 
 def _missing(value) -> bool:

@@ -224,3 +224,30 @@ def holm_correct(comparisons: Sequence[Comparison]) -> list[Comparison]:
     """The same comparisons with Holm–Bonferroni adjusted p-values (so ``significant`` updates)."""
     adjusted = holm_bonferroni([comparison.p_value for comparison in comparisons])
     return [replace(comparison, p_value=p_value) for comparison, p_value in zip(comparisons, adjusted)]
+
+
+def non_inferiority(
+    reference: Sequence[float],
+    candidate: Sequence[float],
+    margin: float,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> float:
+    """One-sided p-value that ``candidate`` is *not worse* than ``reference`` by ``margin`` or more.
+
+    H0: mean(candidate − reference) ≤ −margin; a small p says the candidate is as good as the
+    reference within the margin. "Not significantly worse" is no such evidence: with a handful
+    of questions nothing is significant, so only this test may call two variants "as good".
+    The bootstrap distribution of the mean difference is the same as ``paired_bootstrap``'s, so
+    the two tests agree with the confidence intervals shown beside them.
+    """
+    if margin < 0:
+        raise ConfigError(f"the equivalence margin must be >= 0, got {margin}")
+    ref_scores, cand_scores = _as_pairs(reference, candidate)
+    differences = cand_scores - ref_scores
+    if differences.size < 2 or np.all(differences == differences[0]):
+        # No spread: the (constant) difference either clears the margin or it does not.
+        return 0.0 if differences.size >= 2 and differences[0] > -margin else 1.0
+    resampled = _bootstrap_mean(differences, n_resamples, 0.95, seed).bootstrap_distribution
+    at_or_below = np.sum(resampled <= -margin)
+    return float(min(1.0, (at_or_below + 1) / (resampled.size + 1)))

@@ -34,8 +34,11 @@ from ragft.errors import ConfigError, RagftError
 from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
 from ragft.eval.evidence import EvidenceSpan, locate_all
 from ragft.eval.hygiene import assert_no_overlap
+from ragft.eval.metrics import parse_label
 from ragft.eval.study_config import DatasetConfig, StudyConfig, VariantConfig
+from ragft.eval.timing import BatchTimer
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
+from ragft.rag.tasks import DEFAULT_LABELS, AnswerFormat, answer_format
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
 from ragft.types import Answer, Document, QAExample
@@ -99,6 +102,9 @@ class StudyRun:
     index_seconds: dict[str, float] = field(default_factory=dict)  # variant -> build time of its index
     train_size: int = 0
     training: dict[str, dict] = field(default_factory=dict)  # variant -> its model's training seconds, tokens
+    labels: tuple[str, ...] = DEFAULT_LABELS  # what classification questions may answer
+    label_counts: dict[str, int] = field(default_factory=dict)  # gold labels the majority reference learns from
+    label_source: str = ""  # "train" or "test" (the latter is optimistic: it peeks at the test labels)
 
 
 class StudyRunner:
@@ -275,6 +281,7 @@ class StudyRunner:
     # ------------------------------------------------------------------ the run
     def run(self) -> StudyRun:
         questions = load_dataset(self.config.test)
+        self._add_references()
         self._prepare_finetuned(questions)
         train_size = self._check_hygiene(questions)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -293,8 +300,38 @@ class StudyRunner:
                                                       self._resources_for(variant, resources))
             if variant.type in RETRIEVING_TYPES:
                 index_seconds[variant.name] = self.index_seconds(variant)
+        counts, source = self.label_counts(questions)
         return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size,
-                        self._training_costs())
+                        self._training_costs(), self.labels(questions), counts, source)
+
+    # ------------------------------------------------------------------ task-aware answering
+    def _add_references(self) -> None:
+        """Add the trivial references a verdict needs when the config lacks them: closed-book
+        (when any variant generates) and the extractive reader (when any variant retrieves)."""
+        from ragft.eval.baselines import missing_references
+
+        for reference in missing_references(self.config):
+            self.console.print(f"adding reference variant [bold]{reference.name}[/] ({reference.description}); "
+                               "set add_references: false to leave it out")
+            self.config.variants.append(reference)
+
+    def labels(self, questions: list[QAExample]) -> tuple[str, ...]:
+        """The labels classification questions choose from: the config's, else every gold label
+        seen in the train and test sets (yes/no/maybe first, in that order)."""
+        if self.config.labels:
+            return tuple(self.config.labels)
+        seen = {_gold_label(q) for q in [*questions, *self.train_examples()] if q.task_type == "classification"}
+        ordered = [label for label in DEFAULT_LABELS if label in seen] + sorted(seen - set(DEFAULT_LABELS))
+        return tuple(ordered) if len(ordered) >= 2 else DEFAULT_LABELS
+
+    def label_counts(self, questions: list[QAExample]) -> tuple[dict[str, int], str]:
+        """Gold label counts for the majority-label reference: from the train set when it has
+        classification questions (honest), else from the test set (says so: optimistic)."""
+        for source, pool in (("train", self.train_examples()), ("test", questions)):
+            golds = [_gold_label(q) for q in pool if q.task_type == "classification"]
+            if golds:
+                return {label: golds.count(label) for label in dict.fromkeys(golds)}, source
+        return {}, ""
 
     def _resources_for(self, variant: VariantConfig, resources: StudyResources) -> StudyResources:
         """The shared resources, with the variant's fine-tuned embedder (and its indexes) when it has one."""
@@ -381,7 +418,9 @@ class StudyRunner:
                      resources: StudyResources) -> list[dict]:
         path = self.output_dir / "records" / f"{variant.name}-{self.variant_key(variant, fingerprint)}.jsonl"
         done = _read_records(path)
-        todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != _question_hash(q)]
+        labels = self.labels(questions)
+        formats = {q.qid: answer_format(q.task_type, labels) for q in questions}
+        todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != _question_hash(q, formats[q.qid])]
         if todo:
             answerer = build_answerer(variant, resources)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -389,8 +428,11 @@ class StudyRunner:
                 task = progress.add_task(variant.name, total=len(questions), completed=len(questions) - len(todo))
                 for start in range(0, len(todo), self.config.batch_size):
                     batch = todo[start:start + self.config.batch_size]
-                    answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch])
-                    fresh = [_record(q, a) for q, a in zip(batch, answers)]
+                    timer = BatchTimer()
+                    answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch],
+                                                    [formats[q.qid] for q in batch])
+                    timing = timer.stop(len(batch))
+                    fresh = [_record(q, a, formats[q.qid], timing) for q, a in zip(batch, answers)]
                     _append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
                     done.update({r["qid"]: r for r in fresh})
                     progress.advance(task, len(batch))
@@ -399,9 +441,11 @@ class StudyRunner:
         return [done[q.qid] for q in questions]
 
 
-def _record(question: QAExample, answer: Answer) -> dict:
+def _record(question: QAExample, answer: Answer, answer_format: AnswerFormat | None = None,
+            timing: dict | None = None) -> dict:
     return {
-        "qid": question.qid, "question_hash": _question_hash(question), "question": question.question,
+        **(timing or {}),
+        "qid": question.qid, "question_hash": _question_hash(question, answer_format), "question": question.question,
         "golds": question.answers, "answer": answer.text,
         "retrieved": [{"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "start": h.chunk.start,
                        "end": h.chunk.end, "score": round(h.score, 6), "text": h.chunk.text} for h in answer.hits],
@@ -411,8 +455,18 @@ def _record(question: QAExample, answer: Answer) -> dict:
     }
 
 
-def _question_hash(question: QAExample) -> str:
-    return _hash([question.question, question.doc_scope])[:16]
+def _question_hash(question: QAExample, answer_format: AnswerFormat | None = None) -> str:
+    """What a cached answer depends on besides the variant: the question, its scope and — only
+    when there is one — the answer format asked for (so older caches of other tasks stay valid)."""
+    parts = [question.question, question.doc_scope]
+    if answer_format is not None:
+        parts.append(answer_format.fingerprint())
+    return _hash(parts)[:16]
+
+
+def _gold_label(question: QAExample) -> str:
+    """A classification question's gold label, normalised ("Yes." → "yes")."""
+    return parse_label(question.answer) or " ".join(question.answer.lower().strip(" .!").split())
 
 
 def _read_records(path: Path) -> dict[str, dict]:

@@ -119,20 +119,39 @@ class CostAssumptions(_Strict):
     """Prices and traffic for the cost model (``ragft.eval.cost``); use is measured by the study.
 
     Defaults describe a modest self-hosted deployment billed for busy time only; set
-    ``always_on: true`` for a machine rented around the clock (744 h a month).
+    ``always_on: true`` for a machine rented around the clock (744 h a month). Retrieval hosting
+    is free by default because ragft's index is embedded in the serving process; a hosted vector
+    database is billed around the clock at ``retrieval_usd_per_hour``.
+
+    The return side: each answer is worth ``value_per_correct_usd`` when right and costs
+    ``cost_per_wrong_usd`` when wrong, with the primary metric's mean read as the share of right
+    answers — so ROI is return over cost, not a cost comparison. The defaults (10 cents a right
+    answer, nothing lost on a wrong one) are placeholders: set what an answer is worth to you.
     """
 
     hardware_usd_per_hour: float = Field(1.0, ge=0)  # the machine that serves the model
     always_on: bool = False
     api_usd_per_1k_input_tokens: float = Field(0.0, ge=0)  # hosted models billed per token
     api_usd_per_1k_output_tokens: float = Field(0.0, ge=0)
-    retrieval_usd_per_hour: float = Field(0.10, ge=0)  # vector store hosting, for variants that retrieve
+    retrieval_usd_per_hour: float = Field(0.0, ge=0)  # a hosted vector store, for variants that retrieve
     queries_per_month: float = Field(100_000, ge=0)
     # Fine-tuned variants: measured training time billed at this rate (default: hardware_usd_per_hour),
     # 1 run a year = the initial training only; 4 = retrained quarterly, 12 = monthly.
     training_usd_per_hour: float | None = Field(None, ge=0)
     retrains_per_year: int = Field(1, ge=1)
     months: int = Field(12, ge=1)
+    value_per_correct_usd: float = Field(0.10, ge=0)
+    cost_per_wrong_usd: float = Field(0.0, ge=0)
+
+
+class DecisionConfig(_Strict):
+    """How the recommendation decides "as good as": an equivalence margin on the primary metric
+    (absolute, 0–1 scale; None = the metric's default, 0.05 for most), the tests' level, and the
+    power the "questions needed" estimate aims for."""
+
+    margin: float | None = Field(None, ge=0, le=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
 
 
 class ConstraintsConfig(_Strict):
@@ -154,7 +173,13 @@ class StudyConfig(_Strict):
     variants: list[VariantConfig] = Field(min_length=1)
     judge: JudgeConfig | None = None
     primary_metric: str | None = None  # default: chosen from the task type
-    baseline: str | None = None  # variant the others are compared with; default: the first
+    baseline: str | None = None  # one variant the others are compared with (kept for older configs)
+    # Variants every other one is compared with, each a Holm-corrected family of its own; default:
+    # the closed-book variant, the first naive RAG variant, and the majority label for classification.
+    baselines: list[str] = Field(default_factory=list)
+    add_references: bool = True  # add closed-book / extractive references the verdict needs when missing
+    labels: list[str] | None = None  # classification labels; default: the gold labels seen in the data
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
     cost: CostAssumptions = Field(default_factory=CostAssumptions)
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     output_dir: str | None = None  # default: runs/<name> beside the working directory
@@ -190,8 +215,9 @@ class StudyConfig(_Strict):
                              "'train: {kind: …}' with questions whose gold evidence is known")
         if self.judge and self.judge.llm not in self.models:
             raise ValueError(f"judge.llm {self.judge.llm!r} is not in models")
-        if self.baseline and self.baseline not in names:
-            raise ValueError(f"baseline {self.baseline!r} is not a variant name")
+        for baseline in [self.baseline, *self.baselines]:
+            if baseline and baseline not in names:
+                raise ValueError(f"baseline {baseline!r} is not a variant name ({', '.join(names)})")
         return self
 
 

@@ -37,7 +37,9 @@ class ExtractiveBaseline:
     retrieval: RetrievalConfig
     steps: list[Step] = field(default_factory=list)
 
-    def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None) -> list[Answer]:
+    def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None,
+                     formats: list | None = None) -> list[Answer]:
+        # A quoted sentence is never a label: ``formats`` is accepted and ignored (see CANNOT_ANSWER).
         steps = self.steps or [Retrieve(self.index, self.retrieval)]
         return ModularRAG([*steps, Extract(self.embedder)]).answer_batch(questions, doc_scopes)
 
@@ -89,6 +91,8 @@ def _extractive(variant: VariantConfig, res: StudyResources):
 BUILDERS = {"closed_book": _closed_book, "rag": _rag, "extractive": _extractive}
 RETRIEVING_TYPES = {"rag", "extractive"}
 USES_LLM = {"closed_book", "rag"}
+# Task types a variant type cannot answer in kind: it is not eligible when they decide the verdict.
+CANNOT_ANSWER = {"extractive": {"classification": "it quotes a sentence and can never answer with a label"}}
 
 
 def build_answerer(variant: VariantConfig, resources: StudyResources):

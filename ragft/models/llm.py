@@ -138,6 +138,43 @@ class TransformersLLM:
             ))
         return generations
 
+    def choose(self, conversations: list[Messages], choices: list[tuple[str, ...]]) -> list[tuple[Generation, dict]]:
+        """For each conversation, the choice the model finds most likely as its whole reply.
+
+        A label's score is the log-probability of its tokens after the prompt, summed, taken
+        over its lower- and capitalised spellings ("yes"/"Yes") — constrained choice as in
+        lm-evaluation-harness's multiple-choice tasks, not parsing free text. Returns
+        ``(Generation(text=label), {label: log-probability})`` per conversation.
+        """
+        return [self._choose_one(conversation, labels) for conversation, labels in zip(conversations, choices)]
+
+    def _choose_one(self, conversation: Messages, labels: tuple[str, ...]) -> tuple[Generation, dict]:
+        import copy
+
+        import torch
+
+        started = time.perf_counter()
+        prompt = self.tokenizer(self.render(conversation), add_special_tokens=False)["input_ids"]
+        forms = [(label, form) for label in labels for form in dict.fromkeys([label, label[:1].upper() + label[1:]])]
+        by_label: dict[str, list[float]] = {}
+        with torch.inference_mode():
+            # The prompt is read once; its cache serves every continuation (RAG prompts are long).
+            out = self.model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            for label, form in forms:
+                tokens = self.tokenizer(form, add_special_tokens=False)["input_ids"]
+                total = float(first[tokens[0]])
+                if len(tokens) > 1:
+                    rest = self.model(input_ids=torch.tensor([tokens[:-1]], device=self.device),
+                                      past_key_values=copy.deepcopy(out.past_key_values), use_cache=True)
+                    steps = torch.log_softmax(rest.logits[0].float(), dim=-1)
+                    total += sum(float(steps[i, token]) for i, token in enumerate(tokens[1:]))
+                by_label.setdefault(label, []).append(total)
+        scores = {label: float(torch.logsumexp(torch.tensor(values), dim=0)) for label, values in by_label.items()}
+        best = max(scores, key=scores.get)
+        return Generation(text=best, prompt_tokens=len(prompt), completion_tokens=0,
+                          latency_s=time.perf_counter() - started), scores
+
     def generate_stream(self, conversation: Messages, on_text, max_new_tokens: int | None = None,
                         temperature: float | None = None) -> Generation:
         """One answer, calling ``on_text(piece)`` as text is decoded (for streaming UIs); returns

@@ -28,6 +28,7 @@ from typing import Any
 from ragft.errors import ConfigError
 from ragft.rag.modular import RAGState
 from ragft.rag.steps import format_context, rag_messages
+from ragft.rag.tasks import with_format
 from ragft.rag.structure import check_params
 
 ABSTENTION = "Not found in the documents."
@@ -153,7 +154,8 @@ class GroundedGenerate:
     name: str = "grounded_generate"
 
     def run(self, states: list[RAGState]) -> list[RAGState]:
-        conversations = [rag_messages(s.question, s.hits, self.system_prompt, s.context_note) for s in states]
+        conversations = [with_format(rag_messages(s.question, s.hits, self.system_prompt, s.context_note),
+                                     s.answer_format) for s in states]
         for state, generation in zip(states, self.llm.generate(conversations, max_new_tokens=self.max_new_tokens)):
             state.charge(generation)
             context = format_context(state.hits) + ("\n\n" + state.context_note if state.context_note else "")

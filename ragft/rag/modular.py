@@ -30,6 +30,7 @@ class RAGState:
     queries: list[str] = field(default_factory=list)  # what retrieval searches with (pre-retrieval may add)
     hits: list[Hit] = field(default_factory=list)
     context_note: str = ""  # extra text for the prompt, e.g. sub-answers of a decomposition
+    answer_format: Any = None  # ragft.rag.tasks.AnswerFormat: the kind of answer the task wants
     answer: str = ""
     llm_calls: int = 0
     prompt_tokens: int = 0
@@ -61,9 +62,12 @@ class ModularRAG:
 
     steps: list[Step]
 
-    def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None) -> list[Answer]:
+    def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None,
+                     formats: list | None = None) -> list[Answer]:
         doc_scopes = doc_scopes or [None] * len(questions)
-        states = [RAGState(question=q, doc_scope=s, queries=[q]) for q, s in zip(questions, doc_scopes)]
+        formats = formats or [None] * len(questions)
+        states = [RAGState(question=q, doc_scope=s, queries=[q], answer_format=f)
+                  for q, s, f in zip(questions, doc_scopes, formats)]
         for step in self.steps:
             started = time.perf_counter()
             states = step.run(states)

@@ -42,6 +42,7 @@ from ragft.rag.graph import (
     ATTRIBUTE_TYPES, KnowledgeGraph, NameMatcher, PatternExtractor, find_mentions, graph_for_index, normalise,
 )
 from ragft.rag.modular import RAGState
+from ragft.rag.tasks import with_format
 from ragft.rag.steps import Retrieve, format_context, fuse_hits
 from ragft.rag.structure import RETRIEVAL_PARAMS, check_params, retrieval_from
 from ragft.types import Hit
@@ -307,7 +308,8 @@ class CitedGenerate:
     def run(self, states: list[RAGState]) -> list[RAGState]:
         from ragft.rag.steps import rag_messages
 
-        conversations = [rag_messages(s.question, s.hits, self.system_prompt, s.context_note) for s in states]
+        conversations = [with_format(rag_messages(s.question, s.hits, self.system_prompt, s.context_note),
+                                     s.answer_format) for s in states]
         generations = self.llm.generate(conversations, max_new_tokens=self.max_new_tokens)
         parsed = []
         for state, generation in zip(states, generations):

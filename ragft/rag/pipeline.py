@@ -15,6 +15,7 @@ from ragft.index.store import HybridIndex
 from ragft.models.llm import LLM
 from ragft.rag.modular import ModularRAG
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, Generate, Retrieve
+from ragft.rag.tasks import answer_with_formats
 from ragft.types import Answer
 
 CLOSED_BOOK_SYSTEM_PROMPT = "Answer the question briefly and precisely."
@@ -35,13 +36,15 @@ class ClosedBook:
     system_prompt: str = CLOSED_BOOK_SYSTEM_PROMPT
     max_new_tokens: int | None = None
 
-    def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None) -> list[Answer]:
+    def answer_batch(self, questions: list[str], doc_scopes: list[str | None] | None = None,
+                     formats: list | None = None) -> list[Answer]:
         conversations = [[{"role": "system", "content": self.system_prompt}, {"role": "user", "content": q}]
                          for q in questions]
-        generations = self.llm.generate(conversations, max_new_tokens=self.max_new_tokens)
+        replies = answer_with_formats(self.llm, conversations, formats or [None] * len(questions), self.max_new_tokens)
         return [Answer(question=q, text=g.text, prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
-                       llm_calls=1, timings={"generate": g.latency_s})
-                for q, g in zip(questions, generations)]
+                       llm_calls=1, timings={"generate": g.latency_s},
+                       trace={"label_log_probs": labels} if labels is not None else {})
+                for q, (g, labels) in zip(questions, replies)]
 
     def answer(self, question: str, doc_scope: str | None = None) -> Answer:
         return self.answer_batch([question])[0]

@@ -17,6 +17,7 @@ from ragft.index.store import HybridIndex, reciprocal_rank_fusion
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
 from ragft.rag.modular import RAGState
+from ragft.rag.tasks import answer_with_formats
 from ragft.types import Hit
 
 RAG_SYSTEM_PROMPT = (
@@ -86,9 +87,12 @@ class Generate:
 
     def run(self, states: list[RAGState]) -> list[RAGState]:
         conversations = [rag_messages(s.question, s.hits, self.system_prompt, s.context_note) for s in states]
-        for state, generation in zip(states, self.llm.generate(conversations, max_new_tokens=self.max_new_tokens)):
+        replies = answer_with_formats(self.llm, conversations, [s.answer_format for s in states], self.max_new_tokens)
+        for state, (generation, label_scores) in zip(states, replies):
             state.answer = generation.text
             state.charge(generation)
+            if label_scores is not None:
+                state.trace["label_log_probs"] = label_scores
         return states
 
 

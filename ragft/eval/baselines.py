@@ -1,0 +1,59 @@
+"""Which variants every other one is compared with, and the trivial references a verdict needs.
+
+"Does this beat closed-book *and* naive RAG?" is two questions, so a study compares with
+several baselines, each its own Holm-corrected family. The references say what a trivial
+answer scores — closed-book (the model alone), the extractive reader (no model), and for
+classification the majority label — so a variant that merely matches them is seen for what it is.
+"""
+
+from __future__ import annotations
+
+from ragft.eval.study_config import StudyConfig, VariantConfig
+from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM
+
+MAJORITY_LABEL = "majority-label"  # the reference that always answers the most common gold label
+NAIVE_STEPS = {"retrieve", "generate"}
+
+
+def default_baselines(config: StudyConfig, has_classification: bool = False) -> list[str]:
+    """The configured baselines, else closed-book and the first naive RAG variant (else the first
+    variant); the majority label joins when the study has classification questions."""
+    names = [v.name for v in config.variants]
+    chosen = [b for b in [config.baseline, *config.baselines] if b in names]
+    if not chosen:
+        closed = next((v.name for v in config.variants if v.type == "closed_book"), None)
+        naive = next((v.name for v in config.variants if is_naive_rag(v)), None)
+        chosen = [n for n in (closed, naive) if n] or names[:1]
+    chosen = list(dict.fromkeys(chosen))
+    return chosen + ([MAJORITY_LABEL] if has_classification else [])
+
+
+def is_naive_rag(variant: VariantConfig) -> bool:
+    return variant.type == "rag" and all(step.name in NAIVE_STEPS for step in variant.pipeline)
+
+
+def missing_references(config: StudyConfig) -> list[VariantConfig]:
+    """Closed-book and extractive references to add when the study has none (``add_references``)."""
+    if not config.add_references:
+        return []
+    names = {v.name for v in config.variants}
+    references = []
+    generating = [v for v in config.variants if v.type in USES_LLM]
+    if generating and not any(v.type == "closed_book" for v in config.variants):
+        name = _free_name("closed-book", names)
+        references.append(VariantConfig(name=name, type="closed_book", llm=generating[0].llm,
+                                         description="reference: the model alone, no retrieval"))
+    retrieving = [v for v in config.variants if v.type in RETRIEVING_TYPES]
+    if retrieving and not any(v.type == "extractive" for v in config.variants):
+        first = retrieving[0]
+        references.append(VariantConfig(name=_free_name("extractive", names), type="extractive",
+                                        retrieval=first.retrieval, chunker=first.chunker, embedder=first.embedder,
+                                        description="reference: no LLM, the retrieved sentence most like the question"))
+    return references
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
