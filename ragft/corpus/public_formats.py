@@ -269,7 +269,7 @@ def _pubmedqa(data: dict, lines: None, path: Path, keep_unanswerable: bool) -> P
     for pmid, record in data.items():
         where = f"{path}: {pmid}"
         contexts = [c for c in _need(record, "CONTEXTS", list, where) if isinstance(c, str) and c.strip()]
-        decision = str(_need(record, "final_decision", str, where)).strip().lower()
+        decision = _need(record, "final_decision", str, where).strip().lower()
         doc_id = corpus.add("", "\n\n".join(c.strip() for c in contexts), slug(str(pmid)), key=pmid)
         examples.append(QAExample(
             f"pubmed-{pmid}", _need(record, "QUESTION", str, where).strip(), [decision], "classification",
@@ -323,7 +323,7 @@ def _musique(data: list, lines: list[int] | None, path: Path, keep_unanswerable:
                 examples.append(QAExample(qid, question, [NOT_FOUND], "multi_hop",
                                           metadata={"unanswerable": True}, origin=where))
             continue
-        answers = _unique([str(_need(record, "answer", (str, int), where))] + list(record.get("answer_aliases") or []))
+        answers = _unique([str(_need(record, "answer", (str, int), where))] + [str(a) for a in record.get("answer_aliases") or []])
         examples.append(QAExample(qid, question, answers, "multi_hop", _unique(evidence_ids), _unique(evidence),
                                   origin=where))
     notes = [f"{path}: skipped {skipped} unanswerable questions (unanswerable: skip)"] if skipped else []
