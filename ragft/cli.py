@@ -46,7 +46,7 @@ def _quiet_libraries() -> None:
 
 @app.command()
 def ingest(
-    path: str = typer.Argument(..., help="Folder or file of documents; 'builtin:sample' for the shipped sample"),
+    path: str = typer.Argument(..., help="Folder or file of documents, or a public dataset (SQuAD/PubMedQA/HotpotQA JSON, MuSiQue JSONL, BEIR folder); 'builtin:sample' for the shipped sample"),
     workspace: Optional[Path] = WorkspaceOption,
     chunker: Optional[str] = typer.Option(None, help="fixed | sentence | recursive (default: the workspace's, else recursive)"),
     chunk_size: Optional[int] = typer.Option(None, help="Characters per chunk (fixed: size, others: max_chars)"),

@@ -81,6 +81,9 @@ class QAExample:
     evidence_texts: list[str] = field(default_factory=list)  # exact supporting text, if known
     doc_scope: str | None = None  # restrict retrieval to this document id (CUAD-style)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Where it was read from ("qa.csv: line 12"), for messages that cite it. Not compared and
+    # not saved: the same question read from two files is the same question.
+    origin: str = field(default="", compare=False, repr=False)
 
     @property
     def answer(self) -> str:

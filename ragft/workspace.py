@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ragft.config import WorkspaceConfig, load_yaml_model, save_yaml_model
 from ragft.errors import RagftError
-from ragft.corpus import LoadReport, load_folder, make_chunker
+from ragft.corpus import LoadReport, make_chunker
+from ragft.corpus.public_formats import load_corpus
 from ragft.index.store import HybridIndex, IngestStats
 from ragft.models.embedder import Embedder
 
@@ -54,9 +55,10 @@ def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder
            progress: bool = False) -> tuple[LoadReport, IngestStats]:
     """Load a folder (or file), chunk it, embed what changed, and save the index atomically.
 
-    The folder given is the whole corpus: documents no longer in it leave the index.
+    The folder given is the whole corpus: documents no longer in it leave the index. A public
+    dataset file or BEIR folder (SQuAD, PubMedQA, HotpotQA, MuSiQue, BEIR) gives its documents.
     """
-    report = load_folder(Path(source), progress=progress)
+    report = load_corpus(Path(source), progress=progress)
     chunker_config = config.chunker.model_dump()
     chunker = make_chunker(config.chunker.kind, **config.chunker.params)
     previous = _previous_index(workspace)

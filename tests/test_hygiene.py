@@ -101,7 +101,14 @@ def test_assert_no_overlap_names_the_count_and_examples():
         hygiene.assert_no_overlap(TRAIN, leaking, what="CUAD questions")
     message = str(error.value)
     assert message.startswith("2 of 3 test CUAD questions overlap the training CUAD questions")
-    assert "test #0" in message and "train #0" in message and "test #2" in message
+    assert "test #1" in message and "train #1" in message and "test #3" in message  # 1-based, as people count
+
+
+def test_assert_no_overlap_cites_file_and_line_when_known():
+    with pytest.raises(RagftError) as error:
+        hygiene.assert_no_overlap(TRAIN, [TRAIN[2]], train_where=[f"train.csv: line {n}" for n in range(2, 9)],
+                                  test_where=["test.jsonl: line 4"])
+    assert "test (test.jsonl: line 4)" in str(error.value) and "train (train.csv: line 4)" in str(error.value)
 
 
 def test_ten_thousand_by_one_thousand_finds_exactly_the_planted_leaks():

@@ -5,16 +5,19 @@ Accepted fields, per JSONL object or CSV column:
 * ``id`` or ``qid`` — optional; defaults to ``"q-<line>"``; must be unique in the file.
 * ``question`` — required, non-empty.
 * ``answers`` (a list, or one string) or ``answer`` (a string) — at least one non-empty answer.
-  In CSV, ``answers`` may be a JSON list string: ``["Paris", "paris, France"]``. When both
-  are given, ``answers`` wins.
+  In CSV, ``answers`` may be a JSON list string: ``["Paris", "paris, France"]``; a plain cell
+  is one answer, even when it holds ``|`` or ``;``. When both are given, ``answers`` wins.
 * ``task_type`` — one of :data:`ragft.types.TASK_TYPES`; defaults to ``"short_qa"``.
-* ``evidence_doc_ids`` / ``evidence_texts`` — a list (in CSV: a JSON list string, or several
-  values separated by ``|``; use the JSON form when a value itself contains ``|``).
+* ``evidence_doc_ids`` — a list; in CSV a JSON list string, or ids separated by ``|`` or ``;``
+  (``a.pdf;b.html``: document ids never contain either).
+* ``evidence_texts`` — a list; in CSV a JSON list string, or texts separated by ``|`` only
+  (texts often contain ``;``); use the JSON form when a text itself contains ``|``.
 * ``doc_scope`` — optional document id that retrieval is restricted to.
 * anything else (and a ``metadata`` object) is kept in ``QAExample.metadata``.
 
 Every problem raises :class:`~ragft.errors.RagftError` naming the file, the line and the field,
-and saying how to fix it.
+and saying how to fix it. Each example remembers its file and 1-based line in ``origin``
+(``"qa.csv: line 12"``), so later checks (unknown document ids, train/test leaks) cite it too.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +61,9 @@ def save_qa_file(examples: Iterable[QAExample], path: Path | str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         for example in examples:
-            out.write(json.dumps(dataclasses.asdict(example), ensure_ascii=False) + "\n")
+            record = dataclasses.asdict(example)
+            record.pop("origin", None)  # where it was read from, not part of the question
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,10 +147,11 @@ def _example_from_record(record: dict[str, Any], line: int, path: Path) -> QAExa
         question=_question(record, where),
         answers=_answers(record, where),
         task_type=_task_type(record, where),
-        evidence_doc_ids=_string_list(record, "evidence_doc_ids", where),
-        evidence_texts=_string_list(record, "evidence_texts", where),
+        evidence_doc_ids=_string_list(record, "evidence_doc_ids", where, separators="|;"),
+        evidence_texts=_string_list(record, "evidence_texts", where, separators="|"),
         doc_scope=_optional_string(record, "doc_scope", where),
         metadata=_extra_fields(record, where),
+        origin=where,
     )
 
 
@@ -189,12 +196,12 @@ def _task_type(record: dict[str, Any], where: str) -> str:
     return task_type
 
 
-def _string_list(record: dict[str, Any], field: str, where: str) -> list[str]:
+def _string_list(record: dict[str, Any], field: str, where: str, separators: str) -> list[str]:
     value = record.get(field)
     if isinstance(value, str):
         value = _maybe_json_list(value, field, where)
-        if isinstance(value, str):
-            value = value.split("|")  # the CSV shorthand "a.md|b.md"
+        if isinstance(value, str):  # the CSV shorthand "a.md|b.md" (ids also "a.md;b.md")
+            value = re.split("|".join(map(re.escape, separators)), value)
     items = [_scalar_string(item, field, where).strip() for item in _as_list(value)]
     return [item for item in items if item]
 

@@ -72,7 +72,7 @@ def load_kdd_lab_qa(qa_csv: Path, cuad_dir: Path | None = None, scope_to_contrac
             task_type="span_qa", evidence_doc_ids=[doc_id],
             evidence_texts=clauses.get(doc_id, {}).get(category, []),
             doc_scope=doc_id if scope_to_contract else None,
-            metadata={"category": category, "source_line": line},
+            metadata={"category": category, "source_line": line}, origin=f"{qa_csv}: line {line}",
         ))
     return examples
 

@@ -140,24 +140,34 @@ def find_overlaps(train_texts: Sequence[str], test_texts: Sequence[str], thresho
 
 
 def assert_no_overlap(
-    train: Sequence[str], test: Sequence[str], what: str = "questions", threshold: float = 0.6, examples: int = 3
+    train: Sequence[str], test: Sequence[str], what: str = "questions", threshold: float = 0.6, examples: int = 3,
+    *, train_where: Sequence[str] | None = None, test_where: Sequence[str] | None = None,
 ) -> None:
     """Raise ``RagftError`` when any test text nearly duplicates a training text.
 
     The message says how many leak and shows the first few pairs, so the split can be fixed.
+    Each text is cited by its ``*_where`` label ("qa.csv: line 12") when given, else by its
+    1-based position ("#1"), so the user can find the record in the file.
     """
     overlaps = find_overlaps(train, test, threshold)
     if not overlaps:
         return
     shown = "; ".join(
-        f"test #{o.test_index} {_clip(test[o.test_index])!r} ~ train #{o.train_index} "
-        f"{_clip(train[o.train_index])!r} ({o.kind} {o.similarity:.2f})"
+        f"test {_cite(test_where, o.test_index)} {_clip(test[o.test_index])!r} ~ train "
+        f"{_cite(train_where, o.train_index)} {_clip(train[o.train_index])!r} ({o.kind} {o.similarity:.2f})"
         for o in overlaps[:examples]
     )
     raise RagftError(
         f"{len(overlaps)} of {len(test)} test {what} overlap the training {what} "
         f"(similarity >= {threshold}): {shown}. Remove them from one side of the split."
     )
+
+
+def _cite(labels: Sequence[str] | None, index: int) -> str:
+    label = labels[index] if labels is not None and index < len(labels) else ""
+    if not label:
+        return f"#{index + 1}"
+    return label if label.startswith("#") else f"({label})"
 
 
 def _clip(text: str, limit: int = 80) -> str:

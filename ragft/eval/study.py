@@ -20,16 +20,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pydantic import ValidationError
 
 from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, describe_validation_error
 from ragft.corpus import load_folder, load_qa_file, make_chunker
+from ragft.corpus.checks import degenerate_answer_warnings, say_warnings, unknown_document_warnings, where
+from ragft.corpus.public_formats import FORMATS as PUBLIC_FORMATS, detect_format, load_corpus, load_public
 from ragft.errors import ConfigError, RagftError
 from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
 from ragft.eval.evidence import EvidenceSpan, locate_all
@@ -48,11 +52,20 @@ RECORD_FORMAT = 1  # bump when a record's meaning changes, to invalidate caches
 STEPS_USING_TRAIN = {"example_queries"}  # their answers depend on the training set's content
 
 
-def load_dataset(dataset: DatasetConfig) -> list[QAExample]:
-    """The questions a dataset config names, sampled and with any task-type override applied."""
-    if dataset.kind == "qa_file":
+def load_dataset(dataset: DatasetConfig, say: Callable[[str], None] | None = None) -> list[QAExample]:
+    """The questions a dataset config names, sampled and with any task-type override applied.
+
+    ``say`` receives one line per note from a public-format reader (e.g. questions skipped).
+    """
+    kind = detect_format(dataset.path) if dataset.kind == "auto" else dataset.kind
+    if kind == "qa_file":
         examples = load_qa_file(Path(dataset.path))
-    elif dataset.kind == "kdd_lab":
+    elif kind in PUBLIC_FORMATS:
+        public = load_public(dataset.path, kind, qrels=dataset.qrels, unanswerable=dataset.unanswerable)
+        examples = public.examples
+        for note in public.notes if say else ():
+            say(note)
+    elif kind == "kdd_lab":
         examples = load_kdd_lab_qa(Path(dataset.path), Path(dataset.cuad_dir) if dataset.cuad_dir else None,
                                    scope_to_contract=dataset.scope_to_contract)
     else:
@@ -218,7 +231,8 @@ class StudyRunner:
                 continue
             try:
                 check_no_test_overlap(version.train_questions, [q.question for q in questions],
-                                      train_scopes=version.train_scopes, test_scopes=[q.doc_scope for q in questions])
+                                      train_scopes=version.train_scopes, test_scopes=[q.doc_scope for q in questions],
+                                      test_where=[where(q) for q in questions])
             except RagftError as err:
                 raise ConfigError(f"variant {variant.name!r} uses model version {version.name!r}, which was "
                                   f"trained on test questions — {err}") from None
@@ -237,8 +251,9 @@ class StudyRunner:
                 self.registry.record_scores(version.name, f"{self.config.name}:{variant['name']}", means)
 
     def documents(self):
+        """The corpus: a folder of documents, or the documents of a public dataset file/BEIR folder."""
         if self._documents is None:
-            report = load_folder(Path(self.config.corpus))
+            report = load_corpus(Path(self.config.corpus))
             if not report.documents:
                 raise RagftError(f"{self.config.corpus}: no loadable documents — {report.summary()}")
             if report.skipped:
@@ -249,8 +264,22 @@ class StudyRunner:
     def train_examples(self) -> list[QAExample]:
         """The training questions (loaded once); empty when the study has no ``train`` set."""
         if self._train is None:
-            self._train = load_dataset(self.config.train) if self.config.train else []
+            self._train = load_dataset(self.config.train, self.warn) if self.config.train else []
+            if self._train:
+                self.check_questions(self._train, self.train_documents())
         return self._train
+
+    # ------------------------------------------------------------------ input checks
+    def warn(self, line: str) -> None:
+        """One warning line (the text is printed as is, never read as rich markup)."""
+        self.console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+    def check_questions(self, questions: list[QAExample], documents) -> None:
+        """Warn (not fail) about gold evidence naming unknown documents and degenerate gold answers;
+        each line cites the question's file and line, which also tells the test set from the train set."""
+        doc_ids = documents.keys() if isinstance(documents, dict) else [d.doc_id for d in documents]
+        say_warnings(unknown_document_warnings(questions, doc_ids), self.warn)
+        say_warnings(degenerate_answer_warnings(questions), self.warn)
 
     def index_for(self, variant: VariantConfig) -> HybridIndex:
         return self.index_for_chunker(variant.chunker or self.config.chunker, variant.embedder)
@@ -280,7 +309,8 @@ class StudyRunner:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> StudyRun:
-        questions = load_dataset(self.config.test)
+        questions = load_dataset(self.config.test, self.warn)
+        self.check_questions(questions, self.documents().documents)
         self._add_references()
         self._prepare_finetuned(questions)
         train_size = self._check_hygiene(questions)
@@ -384,9 +414,10 @@ class StudyRunner:
             return 0
         train = self.train_examples()
         for scope in sorted({q.doc_scope or "" for q in questions}):
-            assert_no_overlap([q.question for q in train if (q.doc_scope or "") == scope],
-                              [q.question for q in questions if (q.doc_scope or "") == scope],
-                              what="questions")
+            train_part = [q for q in train if (q.doc_scope or "") == scope]
+            test_part = [q for q in questions if (q.doc_scope or "") == scope]
+            assert_no_overlap([q.question for q in train_part], [q.question for q in test_part], what="questions",
+                              train_where=[where(q) for q in train_part], test_where=[where(q) for q in test_part])
         return len(train)
 
     def _index_key(self, chunker: ChunkerConfig, embedder: str | None = None) -> str:

@@ -3,7 +3,7 @@
 A study YAML looks like (see configs/ for complete ones)::
 
     name: sample-default
-    corpus: builtin:sample              # a folder of documents
+    corpus: builtin:sample              # a folder of documents, or a public dataset file (SQuAD…)
     test: {kind: qa_file, path: builtin:sample/test.jsonl}
     train: {kind: qa_file, path: builtin:sample/train.jsonl}
     models:
@@ -35,8 +35,10 @@ VARIANT_TYPES = ("closed_book", "rag", "extractive")
 class DatasetConfig(_Strict):
     """Where questions come from; ``kind`` picks the adapter."""
 
-    kind: Literal["qa_file", "kdd_lab", "cuad"] = "qa_file"
-    path: str | None = None  # qa_file: CSV/JSONL; kdd_lab: the lab's *_qa.csv
+    # squad … beir: a public dataset file (a folder for beir) read by ragft.corpus.public_formats;
+    # auto: detected from the content (any of those, or a qa_file)
+    kind: Literal["qa_file", "kdd_lab", "cuad", "squad", "pubmedqa", "hotpotqa", "musique", "beir", "auto"] = "qa_file"
+    path: str | None = None  # qa_file: CSV/JSONL; kdd_lab: the lab's *_qa.csv; public formats: the file/folder
     cuad_dir: str | None = None  # kdd_lab (for gold clauses) and cuad
     task_type: str | None = None  # override the file's task type
     n: int | None = Field(None, ge=1)  # sample this many questions (reproducibly)
@@ -48,10 +50,12 @@ class DatasetConfig(_Strict):
     split: Literal["all", "train", "test"] = "all"
     split_share: float = Field(0.2, gt=0, lt=1)
     exclude_docs: list[str] = Field(default_factory=list)  # drop questions about these documents
+    qrels: str = "test"  # beir: judge with qrels/<qrels>.tsv (test, dev, train)
+    unanswerable: Literal["keep", "skip"] = "keep"  # squad v2, musique: keep them (gold: "Not found…") or drop
 
     @model_validator(mode="after")
     def _needs_a_source(self):
-        if self.kind in ("qa_file", "kdd_lab") and not self.path:
+        if self.kind != "cuad" and not self.path:
             raise ValueError(f"a {self.kind} dataset needs 'path'")
         if self.kind == "cuad" and not self.cuad_dir:
             raise ValueError("a cuad dataset needs 'cuad_dir'")

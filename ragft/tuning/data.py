@@ -274,26 +274,32 @@ def save_preferences(prefs: Sequence[Preference], path: Path | str) -> None:
 
 def check_no_test_overlap(train_questions: Sequence[str], test_questions: Sequence[str],
                           threshold: float = 0.6, *, train_scopes: Sequence[str | None] | None = None,
-                          test_scopes: Sequence[str | None] | None = None) -> None:
+                          test_scopes: Sequence[str | None] | None = None,
+                          train_where: Sequence[str] | None = None, test_where: Sequence[str] | None = None) -> None:
     """ConfigError naming the offending pairs when any test question (nearly) duplicates a
     training question — exact after normalisation, or word 3-gram / character 5-gram Jaccard
     similarity at or above ``threshold`` (``ragft.eval.hygiene``).
 
     Scopes (the document a question asks about; None: any) limit the comparison to questions
     that could be about the same document: CUAD asks the same question of every contract, and
-    learning one contract's answer does not leak another's.
+    learning one contract's answer does not leak another's. ``*_where`` label each question
+    ("qa.csv: line 12") for the message; without them it cites 1-based positions.
     """
     if not train_questions or not test_questions:
         return
     train_scopes = list(train_scopes) if train_scopes else [None] * len(train_questions)
     test_scopes = list(test_scopes) if test_scopes else [None] * len(test_questions)
+    train_where = list(train_where) if train_where else [f"#{i}" for i in range(1, len(train_questions) + 1)]
+    test_where = list(test_where) if test_where else [f"#{i}" for i in range(1, len(test_questions) + 1)]
     for scope in dict.fromkeys(test_scopes):
-        test = [q for q, s in zip(test_questions, test_scopes) if s == scope]
-        train = [q for q, s in zip(train_questions, train_scopes) if scope is None or s is None or s == scope]
+        test = [(q, w) for q, s, w in zip(test_questions, test_scopes, test_where) if s == scope]
+        train = [(q, w) for q, s, w in zip(train_questions, train_scopes, train_where)
+                 if scope is None or s is None or s == scope]
         if not train:
             continue
         try:
-            assert_no_overlap(train, test, what="questions", threshold=threshold)
+            assert_no_overlap([q for q, _ in train], [q for q, _ in test], what="questions", threshold=threshold,
+                              train_where=[w for _, w in train], test_where=[w for _, w in test])
         except ConfigError:
             raise
         except RagftError as err:

@@ -102,7 +102,8 @@ def train_embedder_from_files(workspace: Path, *, data: Path | None, docs: Path 
     The result goes to ``<workspace>/embedders/`` (cached by pairs and settings); the workspace
     uses it once re-ingested with ``--embedder PATH``.
     """
-    from ragft.corpus import load_folder, load_qa_file, make_chunker
+    from ragft.corpus import load_qa_file, make_chunker
+    from ragft.corpus.public_formats import load_corpus
     from ragft.tuning.data import check_no_test_overlap
     from ragft.tuning.embedder import EmbedderTrainConfig, finetune_embedder, retrieval_pairs
     from ragft.workspace import Workspace
@@ -118,8 +119,10 @@ def train_embedder_from_files(workspace: Path, *, data: Path | None, docs: Path 
     except ValidationError as err:
         raise ConfigError(f"embedder training config: {describe_validation_error(err)}") from None
     qa = load_qa_file(data)
-    check_no_test_overlap([q.question for q in qa], load_test_questions(tests))
-    documents = {d.doc_id: d for d in load_folder(Path(docs)).documents}
+    tested = [q for path in tests for q in load_qa_file(path)]
+    check_no_test_overlap([q.question for q in qa], [q.question for q in tested],
+                          train_where=[q.origin for q in qa], test_where=[q.origin for q in tested])
+    documents = {d.doc_id: d for d in load_corpus(Path(docs)).documents}  # a folder, or a public dataset's
     chunker = make_chunker(ws_config.chunker.kind, **ws_config.chunker.params)
     pairs = retrieval_pairs(qa, documents, chunker, config.min_coverage, config.seed)
     say(f"training embedder from {config.base_model}: {len(pairs)} question → evidence-chunk pairs from "
