@@ -4,7 +4,7 @@
 
     {"study": {...}, "primary_metric": "token_f1", "baseline": "closed-book",
      "metric_order": [...], "labels": {...},
-     "variants": [{"name", "type", "description", "llm", "metrics": {m: {mean, low, high, n}},
+     "variants": [{"name", "type", "description", "pipeline", "llm", "metrics": {m: {mean, low, high, n}},
                    "cost": {...measured and modelled...}}],
      "comparisons": [{"baseline", "variant", "metric", "difference", "low", "high", "p_value",
                       "significant", "text"}],
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ragft import __version__
 from ragft.eval import cost as costs
+from ragft.eval.describe import describe_pipeline
 from ragft.eval.graphs import export_knowledge_graphs
 from ragft.eval.recommend import recommend
 from ragft.eval.scoring import (
@@ -64,8 +65,11 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
     variants = []
     for variant in config.variants:
         summary = summarise(scores[variant.name])
+        pipeline = describe_pipeline(variant, config)
         variants.append({
-            "name": variant.name, "type": variant.type, "description": variant.description or _describe(variant, config),
+            # The user's words win as the description; the generated line always says what ran.
+            "name": variant.name, "type": variant.type, "description": variant.description or pipeline,
+            "pipeline": pipeline,
             "llm": config.models[variant.llm].model if variant.type != "extractive" else None,
             "metrics": summary,
             "cost": _measured_cost(variant, run),
@@ -216,17 +220,6 @@ def _question_rows(run: StudyRun, scores: dict[str, list[dict]]) -> list[dict]:
                      "task_type": question.task_type, "evidence_doc_ids": question.evidence_doc_ids,
                      "answers": answers})
     return rows
-
-
-def _describe(variant: VariantConfig, config: StudyConfig) -> str:
-    if variant.type == "closed_book":
-        return f"{config.models[variant.llm].model}, no retrieval"
-    r = variant.retrieval
-    chunker = variant.chunker or config.chunker
-    retrieval = f"{r.mode} top-{r.top_k}, {chunker.kind} chunks {chunker.params or ''}".strip()
-    if variant.type == "extractive":
-        return f"no LLM: best-matching retrieved sentence ({retrieval})"
-    return f"{config.models[variant.llm].model} + {retrieval}"
 
 
 def _task_counts(run: StudyRun) -> dict[str, int]:
