@@ -9,6 +9,7 @@ check the DOM it builds and that a screenshot comes out; they skip when Chromium
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 import shutil
@@ -306,6 +307,28 @@ def test_print_summary_without_retrieval_or_recommendation(results):
     text = console.export_text()
     assert "closed-book" in text and "Evid." not in text and "Report:" not in text
     assert "Recommendation: none" in text
+
+
+def test_print_summary_redirected_keeps_every_number_whole(results):
+    """Redirected to a file or a pipe rich assumes 80 columns; numbers must still come out in full."""
+    many = copy.deepcopy(results)
+    template = many["variants"][1]
+    many["variants"] = []
+    for i in range(8):
+        variant = copy.deepcopy(template)
+        variant["name"] = f"rag-hybrid-rerank-grounded-citations-variant-{i}"
+        for entry in variant["metrics"].values():
+            entry.update(mean=0.1234 + i / 100, low=0.0111 + i / 100, high=0.9876 - i / 100)
+        variant["cost"].update(seconds_per_query=12.345 + i, per_1k_queries=98765.43 + i)
+        many["variants"].append(variant)
+    out = io.StringIO()
+    print_summary(many, Console(file=out))
+    text = out.getvalue()
+    assert "…" not in text
+    for i, variant in enumerate(many["variants"]):
+        assert variant["name"] in text
+        assert f"{0.1234 + i / 100:.3f}" in text and f"[{0.0111 + i / 100:.2f}–{0.9876 - i / 100:.2f}]" in text
+        assert f"{12.345 + i:.2f}" in text and f"${98765.43 + i:,.2f}" in text
 
 
 # ----------------------------------------------------------------------- headless Chromium
