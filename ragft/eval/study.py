@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pydantic import ValidationError
 
@@ -34,10 +34,12 @@ from ragft.errors import ConfigError, RagftError
 from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
 from ragft.eval.evidence import EvidenceSpan, locate_all
 from ragft.eval.hygiene import assert_no_overlap
+from ragft.eval.progress import StudyProgress
 from ragft.eval.study_config import DatasetConfig, StudyConfig, VariantConfig
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
+from ragft.models.progress import on_generated
 from ragft.types import Answer, Document, QAExample
 from ragft.workspace import Workspace, ingest
 
@@ -256,7 +258,10 @@ class StudyRunner:
             workspace = Workspace(self.output_dir / "indexes" / key)
             config = WorkspaceConfig(embedder=self.embedder_config(embedder), chunker=chunker)
             started = time.perf_counter()
-            _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder_for(embedder))
+            self.console.print(f"indexing {self.config.corpus} ({chunker.kind} chunks, index {key})")
+            with StudyProgress(self.console) as progress:  # loading, chunking, embedding: minutes on a big corpus
+                _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder_for(embedder),
+                                  on_progress=progress.stages())
             # The cost of building this index from scratch (embedding dominates it) — a rebuild
             # that reused cached vectors would understate it, so take the larger of the two.
             build_seconds = max(time.perf_counter() - started, stats.seconds)
@@ -385,15 +390,16 @@ class StudyRunner:
         if todo:
             answerer = build_answerer(variant, resources)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _progress(self.console) as progress:
-                task = progress.add_task(variant.name, total=len(questions), completed=len(questions) - len(todo))
+            with StudyProgress(self.console) as progress:
+                task = progress.add(variant.name, total=len(questions), completed=len(questions) - len(todo))
                 for start in range(0, len(todo), self.config.batch_size):
                     batch = todo[start:start + self.config.batch_size]
-                    answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch])
+                    with on_generated(_within_batch(task, len(batch))):  # the bar moves per generation
+                        answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch])
                     fresh = [_record(q, a) for q, a in zip(batch, answers)]
                     _append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
                     done.update({r["qid"]: r for r in fresh})
-                    progress.advance(task, len(batch))
+                    task.update(len(questions) - len(todo) + start + len(batch))
         else:
             self.console.print(f"{variant.name}: all {len(questions)} answers cached")
         return [done[q.qid] for q in questions]
@@ -441,6 +447,15 @@ def _hash(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+def _within_batch(task, size: int):
+    """A generation hook that moves ``task`` through the current batch: one step per finished
+    generation, stopping one short of the batch's end (only the saved batch completes it). A
+    pipeline that calls the LLM several times per question moves through its first call."""
+    lock, base, seen = threading.Lock(), task.completed, [0]
+
+    def advance(n: int) -> None:
+        with lock:  # an API backend reports from its worker threads
+            seen[0] += n
+            task.update(base + min(seen[0], size - 1))
+
+    return advance
