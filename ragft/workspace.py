@@ -16,7 +16,7 @@ from ragft.config import WorkspaceConfig, load_yaml_model, save_yaml_model
 from ragft.errors import RagftError
 from ragft.corpus import LoadReport, make_chunker
 from ragft.corpus.public_formats import load_corpus
-from ragft.index.store import HybridIndex, IngestStats
+from ragft.index.store import HybridIndex, IngestStats, ProgressCallback
 from ragft.models.embedder import Embedder
 
 
@@ -52,18 +52,20 @@ class Workspace:
 
 
 def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder: Embedder,
-           progress: bool = False) -> tuple[LoadReport, IngestStats]:
+           progress: bool = False, on_progress: ProgressCallback | None = None) -> tuple[LoadReport, IngestStats]:
     """Load a folder (or file), chunk it, embed what changed, and save the index atomically.
 
     The folder given is the whole corpus: documents no longer in it leave the index. A public
     dataset file or BEIR folder (SQuAD, PubMedQA, HotpotQA, MuSiQue, BEIR) gives its documents.
+    ``progress`` shows the CLI's own bars; ``on_progress(stage, done, total)`` lets a caller (the
+    study) show loading, chunking and embedding on its own console instead.
     """
-    report = load_corpus(Path(source), progress=progress)
+    report = load_corpus(Path(source), progress=progress, on_progress=on_progress)
     chunker_config = config.chunker.model_dump()
     chunker = make_chunker(config.chunker.kind, **config.chunker.params)
     previous = _previous_index(workspace)
     index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder,
-                                     previous=previous, progress=progress)
+                                     previous=previous, progress=progress, on_progress=on_progress)
     if not _index_is_current(previous, stats):
         index.save(workspace.index_dir)
     workspace.save_config(config)

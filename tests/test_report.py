@@ -9,6 +9,7 @@ check the DOM it builds and that a screenshot comes out; they skip when Chromium
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 import shutil
@@ -139,6 +140,33 @@ def make_results() -> dict:
     }
 
 
+def make_wide_results() -> dict:
+    """Six variants with long names, every metric (26) and two baselines whose comparisons carry a
+    ``family``: the layout the report must keep readable at 1280 px."""
+    from ragft.eval.results import DISPLAY_ORDER
+    from ragft.eval.scoring import LABELS as ALL_LABELS
+
+    wide = make_results()
+    template = wide["variants"][1]
+    names = ["closed-book", "rag-naive-dense-top5", "rag-hybrid-rerank-grounded-citations",
+             "rag-multi-query-hyde-sentence-window", "ft-lora-sft-on-400-examples", "raft-plus-finetuned-embedder"]
+    wide["variants"] = []
+    for k, name in enumerate(names):
+        variant = copy.deepcopy(template)
+        variant.update(name=name, description=f"variant {k}",
+                       pipeline=f"SmolLM2-135M: retrieve (hybrid, top {k + 1}) → rerank → generate with citations")
+        variant["metrics"] = {m: _metric(0.1 + 0.1 * k + 0.001 * i, 0.05 + 0.1 * k, 0.2 + 0.1 * k)
+                              for i, m in enumerate(DISPLAY_ORDER)}
+        wide["variants"].append(variant)
+    wide.update(metric_order=list(DISPLAY_ORDER), labels=ALL_LABELS, baselines=["closed-book", "rag-naive-dense-top5"])
+    wide["comparisons"] = [
+        {"baseline": base, "variant": name, "metric": metric, "difference": 0.1, "low": 0.01, "high": 0.2,
+         "p_value": 0.03, "significant": True, "text": "", "family": f"vs {base} · {ALL_LABELS[metric]}",
+         "family_size": 4}
+        for base in wide["baselines"] for metric in DISPLAY_ORDER for name in names if name != base]
+    return wide
+
+
 @pytest.fixture(scope="module")
 def results() -> dict:
     return make_results()
@@ -192,7 +220,7 @@ def test_every_section_has_its_id_and_heading(page):
 def test_model_and_document_text_is_escaped(page):
     assert PAYLOAD not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert SOURCE_PAYLOAD not in page and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert SOURCE_PAYLOAD not in page and "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page  # Jinja2's escape
     assert "handbook &lt;pilot&gt;" in page  # the study name came from the config
     assert "<script" not in page.lower()  # the report has no script at all
 
@@ -235,13 +263,34 @@ def test_radar_axes_cost_roi_and_comparisons(page):
     assert "break even in month 6" in roi and "month 6" in roi
     comparisons = page.split('id="comparisons"')[1].split("</section>")[0]
     assert "Holm-corrected per metric" in comparisons and "cannot tell the two apart" in comparisons
-    assert comparisons.count("<tr>") == 1 + 2 * len(ANSWER_METRICS)
-    assert comparisons.index("token F1") < comparisons.index("EM")  # primary metric first
+    # The primary metric's rows are shown; the other metrics' rows wait in a collapsed <details>.
+    shown, more = comparisons.split('<details class="more">')
+    assert shown.count("<tr>") == 1 + 2 and more.count("<tr>") == 1 + 2 * (len(ANSWER_METRICS) - 1)
+    assert "token F1" in shown and "EM" not in shown and "EM" in more  # primary metric first
+    assert "<h3>Against closed-book</h3>" in comparisons
+
+
+def test_wide_study_puts_the_headline_first_and_groups_by_baseline():
+    page = render_report(make_wide_results())
+    metrics = page.split('id="metrics"')[1].split("</section>")[0]
+    main, full = metrics.split('<details class="more">')
+    main_headers = re.findall(r"<th scope=\"col\"[^>]*>([^<]+)</th>", main)
+    assert main_headers[:2] == ["Variant", "token F1"]  # the primary metric first
+    assert "evidence hit@k" in main_headers and "doc nDCG@k" in main_headers and "EM" not in main_headers
+    assert f"All {len(make_wide_results()['metric_order'])} metrics" in full and ">EM</th>" in full
+    comparisons = page.split('id="comparisons"')[1].split("</section>")[0]
+    assert comparisons.index("<h3>Against closed-book</h3>") < comparisons.index("<h3>Against rag-naive-dense-top5</h3>")
+    assert "within vs closed-book · token F1 (4 tests)" in comparisons
+    shown = comparisons.split("<h3>Against rag-naive-dense-top5</h3>")[0].split('<details class="more">')[0]
+    assert shown.count("<tr>") == 1 + 5 * 7  # 5 variants × (primary + 6 retrieval metrics)
+    summary = page.split('id="summary"')[1].split("</section>")[0]
+    assert "Baselines</dt><dd>closed-book, rag-naive-dense-top5" in summary
+    assert "Pipeline: SmolLM2-135M: retrieve (hybrid, top 3) → rerank → generate with citations" in summary
 
 
 def test_question_drill_down(page):
     questions = page.split('id="questions"')[1].split("</section>")[0]
-    assert questions.count("<details class='q'>") == 3
+    assert questions.count('<details class="q">') == 3
     assert "Chief Financial Officer" in questions and "25 days &amp; more" in questions
     assert "handbook.md" in questions and "evidence doc" in questions
     assert "q1" in questions and "rag 0.43" in questions  # compact per-variant score in the summary line
@@ -308,6 +357,28 @@ def test_print_summary_without_retrieval_or_recommendation(results):
     assert "Recommendation: none" in text
 
 
+def test_print_summary_redirected_keeps_every_number_whole(results):
+    """Redirected to a file or a pipe rich assumes 80 columns; numbers must still come out in full."""
+    many = copy.deepcopy(results)
+    template = many["variants"][1]
+    many["variants"] = []
+    for i in range(8):
+        variant = copy.deepcopy(template)
+        variant["name"] = f"rag-hybrid-rerank-grounded-citations-variant-{i}"
+        for entry in variant["metrics"].values():
+            entry.update(mean=0.1234 + i / 100, low=0.0111 + i / 100, high=0.9876 - i / 100)
+        variant["cost"].update(seconds_per_query=12.345 + i, per_1k_queries=98765.43 + i)
+        many["variants"].append(variant)
+    out = io.StringIO()
+    print_summary(many, Console(file=out))
+    text = out.getvalue()
+    assert "…" not in text
+    for i, variant in enumerate(many["variants"]):
+        assert variant["name"] in text
+        assert f"{0.1234 + i / 100:.3f}" in text and f"[{0.0111 + i / 100:.2f}–{0.9876 - i / 100:.2f}]" in text
+        assert f"{12.345 + i:.2f}" in text and f"${98765.43 + i:,.2f}" in text
+
+
 # ----------------------------------------------------------------------- headless Chromium
 
 CHROMIUM = shutil.which("chromium")
@@ -343,6 +414,28 @@ def test_report_renders_in_headless_chromium(written_report, tmp_path):
     assert dom.tags.get("script", 0) == 0, "a <script> element made it into the live DOM"
     assert dom.tags.get("img", 0) == 0
     assert PAYLOAD in "".join(dom.text)  # shown to the reader as text
+
+
+@needs_chromium
+def test_main_tables_fit_a_1280px_window(tmp_path):
+    """No horizontal scroll for the headline tables at 1280 px with six long-named variants."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    (tmp_path / "results.json").write_text(json.dumps(make_wide_results()), encoding="utf-8")
+    report = write_report(tmp_path)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            view = browser.new_page(viewport={"width": 1280, "height": 900})
+            view.goto(report.as_uri())
+            overflow = view.evaluate("""() => [...document.querySelectorAll('table.fit')]
+                .filter(t => t.offsetParent !== null)  // visible: not inside a closed <details>
+                .map(t => [t.closest('section').id, t.scrollWidth, t.parentElement.clientWidth])
+                .filter(([, table, box]) => table > box)""")
+            page_width = view.evaluate("document.documentElement.scrollWidth")
+        finally:
+            browser.close()
+    assert overflow == [], f"tables wider than their box at 1280 px: {overflow}"
+    assert page_width <= 1280
 
 
 @needs_chromium

@@ -225,3 +225,36 @@ def test_cli_only_runs_the_named_variants(tmp_path, embedder):
     unknown = subprocess.run([*command, "--only", "nope"], capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     assert "no variant named nope" in unknown.stderr and "extractive-dense" in unknown.stderr
+
+
+def test_progress_is_shown_per_question_and_while_indexing_when_redirected(tmp_path, embedder, monkeypatch):
+    """Off a terminal the study prints plain progress lines: indexing stages, and a variant's
+    questions one by one (a stand-in LLM reports each generation) although the batch holds all four."""
+    import io
+
+    from rich.console import Console
+
+    from ragft.eval.study import StudyRunner as Runner
+    from ragft.models.progress import report_generated
+    from scripted_llm import ScriptedLLM
+
+    class ReportingLLM(ScriptedLLM):
+        def generate(self, conversations, max_new_tokens=None, temperature=None):
+            generations = []
+            for conversation in conversations:  # like a backend finishing its rows one at a time
+                generations += super().generate([conversation], max_new_tokens, temperature)
+                report_generated(1)
+            return generations
+
+    llm = ReportingLLM(lambda conversation: "07:40")
+    monkeypatch.setattr(Runner, "llm", lambda self, name: llm)
+    out = io.StringIO()
+    path = write_study(tmp_path, [{"name": "rag", "type": "rag", "llm": "small", "retrieval": {"top_k": 2}}],
+                       batch_size=4)
+    study_run = Runner(load_study_config(path), console=Console(file=out, width=100)).run()
+    text = out.getvalue()
+    assert len(llm.calls) == 4 and len(study_run.records["rag"]) == 4  # one batch of four, saved once
+    for line in ("rag: 1/4 (25%)", "rag: 2/4 (50%)", "rag: 3/4 (75%)", "rag: 4/4 (100%)"):
+        assert line in text, text
+    for stage in ("loading documents: 4/4", "chunking: 4/4", "embedding chunks: "):
+        assert stage in text, text

@@ -495,10 +495,12 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def load_folder(path: Path, progress: bool = False) -> LoadReport:
+def load_folder(path: Path, progress: bool = False,
+                on_progress: Callable[[str, int, int], None] | None = None) -> LoadReport:
     """Load every supported file under ``path`` (recursively, in sorted order).
 
-    Hidden files and folders (``.git``, ``.DS_Store``) are skipped; files with unsupported
+    ``on_progress("loading documents", done, total)`` is called after each file, for callers
+    with their own progress display. Hidden files and folders (``.git``, ``.DS_Store``) are skipped; files with unsupported
     extensions are only counted. One bad file never stops the walk: it lands in
     ``report.skipped`` with its reason. ``path`` may also be a single file. Raises
     :class:`LoadError` only when ``path`` itself is missing or not a file/folder.
@@ -515,8 +517,10 @@ def load_folder(path: Path, progress: bool = False) -> LoadReport:
 
     report = LoadReport()
     single_file = path.is_file()
-    for file in _with_progress(files, progress):
+    for done, file in enumerate(_with_progress(files, progress), start=1):
         _load_into_report(file, root, report, single_file)
+        if on_progress is not None:
+            on_progress("loading documents", done, len(files))
     return report
 
 

@@ -111,11 +111,11 @@ def load_public(path: Path | str, format: str = "auto", *, qrels: str = "test",
     return reader(data, lines, path, unanswerable == "keep")
 
 
-def load_corpus(path: Path | str, progress: bool = False) -> LoadReport:
+def load_corpus(path: Path | str, progress: bool = False, on_progress=None) -> LoadReport:
     """A corpus path: a folder (or file) of documents, or a public dataset's documents."""
     path = Path(path)
     if not is_dataset_path(path):
-        return load_folder(path, progress=progress)
+        return load_folder(path, progress=progress, on_progress=on_progress)
     dataset = load_public(path)
     return LoadReport(documents=dataset.documents)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pydantic import ValidationError
 
@@ -39,12 +39,14 @@ from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
 from ragft.eval.evidence import EvidenceSpan, locate_all
 from ragft.eval.hygiene import assert_no_overlap
 from ragft.eval.metrics import parse_label
+from ragft.eval.progress import StudyProgress
 from ragft.eval.study_config import DatasetConfig, StudyConfig, VariantConfig
 from ragft.eval.timing import BatchTimer
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
 from ragft.rag.tasks import DEFAULT_LABELS, AnswerFormat, answer_format
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
+from ragft.models.progress import on_generated
 from ragft.types import Answer, Document, QAExample
 from ragft.workspace import Workspace, ingest
 
@@ -291,7 +293,10 @@ class StudyRunner:
             workspace = Workspace(self.output_dir / "indexes" / key)
             config = WorkspaceConfig(embedder=self.embedder_config(embedder), chunker=chunker)
             started = time.perf_counter()
-            _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder_for(embedder))
+            self.console.print(f"indexing {self.config.corpus} ({chunker.kind} chunks, index {key})")
+            with StudyProgress(self.console) as progress:  # loading, chunking, embedding: minutes on a big corpus
+                _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder_for(embedder),
+                                  on_progress=progress.stages())
             # The cost of building this index from scratch (embedding dominates it) — a rebuild
             # that reused cached vectors would understate it, so take the larger of the two.
             build_seconds = max(time.perf_counter() - started, stats.seconds)
@@ -455,18 +460,19 @@ class StudyRunner:
         if todo:
             answerer = build_answerer(variant, resources)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _progress(self.console) as progress:
-                task = progress.add_task(variant.name, total=len(questions), completed=len(questions) - len(todo))
+            with StudyProgress(self.console) as progress:
+                task = progress.add(variant.name, total=len(questions), completed=len(questions) - len(todo))
                 for start in range(0, len(todo), self.config.batch_size):
                     batch = todo[start:start + self.config.batch_size]
                     timer = BatchTimer()
-                    answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch],
-                                                    [formats[q.qid] for q in batch])
+                    with on_generated(_within_batch(task, len(batch))):  # the bar moves per generation
+                        answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch],
+                                                        [formats[q.qid] for q in batch])
                     timing = timer.stop(len(batch))
                     fresh = [_record(q, a, formats[q.qid], timing) for q, a in zip(batch, answers)]
                     _append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
                     done.update({r["qid"]: r for r in fresh})
-                    progress.advance(task, len(batch))
+                    task.update(len(questions) - len(todo) + start + len(batch))
         else:
             self.console.print(f"{variant.name}: all {len(questions)} answers cached")
         return [done[q.qid] for q in questions]
@@ -526,6 +532,15 @@ def _hash(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+def _within_batch(task, size: int):
+    """A generation hook that moves ``task`` through the current batch: one step per finished
+    generation, stopping one short of the batch's end (only the saved batch completes it). A
+    pipeline that calls the LLM several times per question moves through its first call."""
+    lock, base, seen = threading.Lock(), task.completed, [0]
+
+    def advance(n: int) -> None:
+        with lock:  # an API backend reports from its worker threads
+            seen[0] += n
+            task.update(base + min(seen[0], size - 1))
+
+    return advance

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
+from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
 from ragft.eval.report import finite_number
 
-# The KDD 2024 tutorial's three metrics, with short headings (the table must fit 80 columns).
+# The KDD 2024 tutorial's three metrics, with short headings (the table should fit an 80-column terminal).
 TUTORIAL_COLUMNS = (
     ("semantic_similarity", "Semantic\nsim."),
     ("tutorial_token_overlap_recall", "Token\nrecall"),
@@ -50,9 +52,10 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
                if tutorial else "") + "s/q: seconds per query; $/1k q: modelled dollars per 1,000 queries."
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                   header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    # Names never wrap: a squeezed name column printed one letter per line on narrow terminals.
+    # A squeezed name column printed one letter per line on narrow terminals, so it keeps a minimum
+    # width; beyond it a long name folds onto a second line rather than losing its end.
     longest_name = max((len(str(v.get("name", ""))) for v in variants), default=8)
-    table.add_column("Variant", no_wrap=True, min_width=min(longest_name, 24))
+    table.add_column("Variant", overflow="fold", min_width=min(longest_name, 24))
     for _, heading in columns:
         table.add_column(heading, justify="right", no_wrap=True)
     table.add_column("s/q", justify="right", no_wrap=True)
@@ -82,7 +85,7 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
         row.append(_cell(finite_number(cost.get("seconds_per_query")), "{:.2f}"))
         row.append(_cell(finite_number(cost.get("per_1k_queries")), "${:,.2f}"))
         table.add_row(*row)
-    console.print(table)
+    _print_table(console, table)
 
     if recommended:
         reasons = recommendation.get("reasoning") or []
@@ -97,6 +100,22 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
         line = Text("Report: ", style="bold")
         line.append(str(report_path))
         console.print(line)
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Print at a terminal's own width, else as wide as the table needs.
+
+    Redirected to a file or a pipe (CI, ``| tee log``) rich assumes 80 columns and cut numbers to
+    ``0.0…``; nobody resizes a log file, so there the table is rendered at its natural width
+    (``console.print(width=)`` cannot exceed the console's width, hence ``render_lines``).
+    """
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    options = console.options.update_width(max(console.width, natural))
+    lines = console.render_lines(table, options, pad=False, new_lines=True)
+    console.print(Segments([segment for line in lines for segment in line]), crop=False, end="")
 
 
 def _stat(variant: dict, metric: str) -> tuple[float | None, float | None, float | None]:

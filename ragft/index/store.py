@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from ragft.models.embedder import Embedder
 from ragft.types import Chunk, Document, Hit
 
 FORMAT_VERSION = 1
+EMBED_SLICE = 512  # texts per embed call when a caller follows progress (one call otherwise)
+ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass
@@ -79,8 +82,13 @@ class HybridIndex:
     # ----------------------------------------------------------------- building
     @classmethod
     def build(cls, documents: list[Document], chunker, chunker_config: dict, embedder: Embedder,
-              previous: HybridIndex | None = None, progress: bool = False) -> tuple[HybridIndex, IngestStats]:
-        """Chunk and embed ``documents``, reusing ``previous`` vectors for unchanged documents."""
+              previous: HybridIndex | None = None, progress: bool = False,
+              on_progress: ProgressCallback | None = None) -> tuple[HybridIndex, IngestStats]:
+        """Chunk and embed ``documents``, reusing ``previous`` vectors for unchanged documents.
+
+        ``on_progress(stage, done, total)`` reports chunking per document and embedding per slice
+        of chunks, for a caller with its own display (the study); ``progress`` is the CLI's bar.
+        """
         started = time.perf_counter()
         stats = IngestStats(documents=len(documents))
         reusable = previous if _compatible(previous, embedder, chunker_config) else None
@@ -89,7 +97,9 @@ class HybridIndex:
         chunks: list[Chunk] = []
         vectors: list[np.ndarray | None] = []  # None marks rows still to embed
         manifest = Manifest(embedder=embedder.name, dim=embedder.dim, chunker=chunker_config)
-        for doc in documents:
+        for done, doc in enumerate(documents, start=1):
+            if on_progress is not None:
+                on_progress("chunking", done - 1, len(documents))
             sha = doc.metadata.get("content_sha256") or _sha256(doc.text)
             old = old_docs.get(doc.doc_id)
             if old and old["sha256"] == sha:
@@ -106,10 +116,12 @@ class HybridIndex:
             manifest.documents[doc.doc_id] = {"sha256": sha, "source": doc.source, "n_chunks": len(doc_chunks),
                                               "title": doc.metadata.get("title", "")}
         stats.removed = len(set(old_docs) - set(manifest.documents))
+        if on_progress is not None:
+            on_progress("chunking", len(documents), len(documents))
 
         todo = [i for i, v in enumerate(vectors) if v is None]
         embed_started = time.perf_counter()
-        fresh = embedder.embed([chunks[i].text for i in todo], progress=progress)
+        fresh = _embed([chunks[i].text for i in todo], embedder, progress, on_progress)
         stats.embed_seconds = time.perf_counter() - embed_started
         for i, vector in zip(todo, fresh):
             vectors[i] = vector
@@ -303,3 +315,16 @@ def _written_by_another_live_process(partial: Path) -> bool:
     except (ValueError, IndexError, OSError):
         return False
     return True
+
+
+def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: ProgressCallback | None) -> np.ndarray:
+    """All vectors in one call, or slice by slice so a caller can show how far embedding has got
+    (the embedding of a 1,000-document corpus took minutes with nothing on screen)."""
+    if on_progress is None or not texts:
+        return embedder.embed(texts, progress=progress)
+    parts = []
+    on_progress("embedding chunks", 0, len(texts))
+    for start in range(0, len(texts), EMBED_SLICE):
+        parts.append(embedder.embed(texts[start:start + EMBED_SLICE], progress=False))
+        on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
+    return np.vstack(parts)

@@ -21,6 +21,7 @@ from typing import Protocol
 from ragft.config import LLMConfig
 from ragft.errors import BackendError
 from ragft.models.builtin import resolve_llm_path
+from ragft.models.progress import generation_hook, report_generated
 from ragft.types import Generation
 
 Messages = list[dict[str, str]]
@@ -110,6 +111,7 @@ class TransformersLLM:
             batch = order[start:start + size]
             for i, gen in zip(batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, temperature)):
                 results[i] = gen
+            report_generated(len(batch))  # a study's progress bar moves per sub-batch, not per study batch
         return results
 
     def _generate_batch(self, prompts: list[str], max_new_tokens: int, temperature: float) -> list[Generation]:
@@ -251,8 +253,15 @@ class OpenAICompatibleLLM:
     def generate(self, conversations, max_new_tokens=None, temperature=None):
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
         temperature = self.config.temperature if temperature is None else temperature
+        hook = generation_hook()  # the pool's threads do not see the caller's context variables
+
+        def complete(conversation: Messages) -> Generation:
+            generation = self._complete(conversation, max_new_tokens, temperature)
+            report_generated(1, hook)
+            return generation
+
         with ThreadPoolExecutor(max_workers=self.config.batch_size) as pool:
-            return list(pool.map(lambda c: self._complete(c, max_new_tokens, temperature), conversations))
+            return list(pool.map(complete, conversations))
 
     def _complete(self, messages: Messages, max_new_tokens: int, temperature: float) -> Generation:
         body = {"model": self.config.model, "messages": messages,
