@@ -66,13 +66,16 @@ def _sentence(view: View, comparison: dict) -> dict:
 
 # --------------------------------------------------------------------------------- metrics
 
+# Retrieval columns of the main table (the rest — coverage, recall, MRR… — are in the full matrix).
+HEADLINE_RETRIEVAL = ("evidence_hit", "evidence_all_hit", "doc_hit@k", "doc_ndcg@k")
+
 def metrics(view: View) -> dict | None:
     """The main table (primary, headline answer metrics, retrieval metrics) and the full matrix."""
     if not view.variants or not view.metric_order:
         return None
     headline = [view.primary] + [m for m in KEY_METRICS if m != view.primary and not view.is_retrieval(m)
                                  and view.has_metric(m)]
-    retrieval = [m for m in view.metric_order if view.is_retrieval(m) and m != view.primary]
+    retrieval = [m for m in view.metric_order if m in HEADLINE_RETRIEVAL and m != view.primary]
     main = [m for m in headline if m in view.metric_order] + retrieval
     return {"primary_label": view.label(view.primary), "main": _metric_table(view, main),
             "full": _metric_table(view, view.metric_order), "n_metrics": len(view.metric_order),
@@ -195,6 +198,10 @@ def roi(view: View) -> dict | None:
 
 # ----------------------------------------------------------------------------- comparisons
 
+# Comparisons shown by default besides the primary metric: does the variant find the evidence (all of it)?
+HEADLINE_COMPARISONS = ("evidence_hit", "evidence_all_hit")
+
+
 def _comparisons(view: View) -> list[dict]:
     return [c for c in view.results.get("comparisons") or [] if isinstance(c, dict)]
 
@@ -219,7 +226,7 @@ def _row(view: View, c: dict) -> dict:
     difference = finite_number(c.get("difference"))
     size = c.get("family_size")
     return {"metric": view.label(metric), "primary": metric == view.primary,
-            "headline": metric == view.primary or view.is_retrieval(metric), "variant": c.get("variant"),
+            "headline": metric in HEADLINE_COMPARISONS or metric == view.primary, "variant": c.get("variant"),
             "difference": "—" if difference is None else f"{difference:+.3f}",
             "ci": ci(c.get("low"), c.get("high")) or "no CI", "p": p_value(c.get("p_value")),
             "family": c.get("family"), "family_size": size if isinstance(size, int) else None,
