@@ -258,3 +258,25 @@ def test_progress_is_shown_per_question_and_while_indexing_when_redirected(tmp_p
         assert line in text, text
     for stage in ("loading documents: 4/4", "chunking: 4/4", "embedding chunks: "):
         assert stage in text, text
+
+
+def test_label_study_has_a_majority_reference_and_no_extractive_verdict(tmp_path, embedder):
+    path = write_study(tmp_path, [EXTRACTIVE], primary_metric="label_accuracy", add_references=False)
+    runner, study_run = run(path)
+    results = build_results(study_run, runner.embedder.embed)
+    by_name = {v["name"]: v for v in results["variants"]}
+    majority = by_name["majority-label"]
+    assert majority["reference"] and majority["metrics"]["label_accuracy"]["n"] == 1  # the one yes/no question
+    assert "from the test set" in " ".join(results["warnings"])  # no classification train questions: says so
+    assert "never answer with a label" in by_name["extractive"]["cannot_answer"]
+    assert results["recommendation"]["status"] == "none" and results["baselines"] == ["extractive", "majority-label"]
+
+
+def test_plan_estimates_questions_without_running_anything(tmp_path):
+    path = write_study(tmp_path, [EXTRACTIVE, EXTRACTIVE_DENSE])
+    result = subprocess.run([sys.executable, "-m", "ragft.cli", "study", str(path), "--plan"], capture_output=True,
+                            text=True, timeout=120, env={**__import__("os").environ, "COLUMNS": "120"})
+    assert result.returncode == 0, result.stderr
+    assert "Questions needed on token F1" in result.stdout and "assumed for a graded score" in result.stdout
+    assert "This test set has 4 questions: it cannot reliably detect" in result.stdout
+    assert not (tmp_path / "run").exists()
