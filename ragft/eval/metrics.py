@@ -357,7 +357,8 @@ def parse_label(text: str, labels: Sequence[str] = ("yes", "no", "maybe")) -> st
 
     Rule: after SQuAD-style normalisation (lowercase, punctuation to spaces), the label whose
     words occur *first* as whole words wins; at the same position the longer label wins, so
-    "not mentioned" beats "not". "Yes, the policy allows it" → "yes"; "No. Yes would need
+    "not mentioned" beats "not"; "may be" counts as "maybe" when that is a label.
+    "Yes, the policy allows it" → "yes"; "No. Yes would need
     approval" → "no"; "It is not allowed." → None, because no label word occurs. There is no
     negation handling: turning "not allowed" into "no" needs the question's meaning, and a
     wrong guess would look like a correct parse. Unparsed answers count as wrong in
