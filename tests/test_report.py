@@ -517,6 +517,43 @@ def test_print_summary_redirected_keeps_every_number_whole(results):
         assert f"{12.345 + i:.2f}" in text and f"${98765.43 + i:,.2f}" in text
 
 
+def test_print_summary_inconclusive_with_references(verdict_results):
+    out = io.StringIO()
+    print_summary(verdict_results, Console(file=out))  # redirected: no terminal, 80 columns assumed
+    text = out.getvalue()
+    assert "Verdict: inconclusive — about 240 questions needed; leading: rag ☆" in text
+    assert "★" not in text and "Recommendation:" not in text
+    assert "(reference)" in text and "(not eligible)" in text
+    reference_row = next(line for line in text.splitlines() if line.startswith("majority-label"))
+    assert "$" not in reference_row and "0.00" not in reference_row  # no cost for a reference
+    warning = next(line for line in text.splitlines() if line.startswith("Warning:"))
+    assert warning == f"Warning: {BUSY_WARNING}"  # one line, even in a log file
+    assert text.index("Warning:") < text.index("Verdict:")
+    assert "CPU" not in text  # at 80 columns the CPU column does not fit
+    assert not re.search(r"\b(None|nan)\b", text)
+
+    wide = Console(record=True, width=120, force_terminal=False)
+    print_summary(verdict_results, wide)
+    wide_text = wide.export_text()
+    assert "CPU" in wide_text and "0.35" in wide_text and "$/1k q" in wide_text
+    assert all(len(line) <= 120 for line in wide_text.splitlines() if not line.startswith("Warning:"))
+
+
+def test_print_summary_none_and_unknown_questions(verdict_results):
+    none = copy.deepcopy(verdict_results)
+    none["recommendation"] = {"status": "none", "variant": None, "leader": None}
+    console = Console(record=True, width=100, force_terminal=False)
+    print_summary(none, console)
+    text = console.export_text()
+    assert "Recommendation: none" in text and "☆" not in text and "★" not in text
+    unknown = copy.deepcopy(verdict_results)
+    unknown["recommendation"]["questions_needed"] = None
+    console = Console(record=True, width=100, force_terminal=False)
+    print_summary(unknown, console)
+    assert "Verdict: inconclusive — more questions (or a wider margin) needed than 3; leading: rag" \
+        in console.export_text()
+
+
 # ----------------------------------------------------------------------- headless Chromium
 
 CHROMIUM = shutil.which("chromium")
