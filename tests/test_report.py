@@ -460,6 +460,27 @@ def test_no_recommendation_and_recommended_cards(verdict_results):
     assert "Decision tests" in page and "Leading for now" not in page
 
 
+def test_sparse_new_fields_do_not_crash(verdict_results):
+    """A reference with no metrics or cost at all, a variant whose cost and metrics are null, a
+    decision test of nulls, NaN and null series, a break-even naming an unknown variant."""
+    sparse = copy.deepcopy(verdict_results)
+    sparse["variants"] += [{"name": "bare", "reference": True},
+                           {"name": "bare2", "cost": None, "metrics": None, "cannot_answer": "no labels"}]
+    sparse["variants"][0]["cost"].update(breakdown=None, timing=None, cumulative_net=[None] * 12, roi=float("nan"))
+    sparse["recommendation"]["tests"].append({"variant": "bare", "difference": None, "low": None, "high": None,
+                                              "p_different": None, "p_as_good": None, "verdict": None,
+                                              "questions_needed": "x"})
+    sparse["recommendation"].update(power=None, margin=None)
+    sparse["break_even"].append({"a": "nope", "b": "rag", "month": 2, "on": "net value"})
+    sparse.update(cost_assumptions=None, warnings=None)
+    page = render_report(sparse)
+    assert not re.search(r"\b(None|nan)\b", _visible(page))
+    assert "not eligible: no labels" in page and "Inconclusive" in page
+    out = io.StringIO()
+    print_summary(sparse, Console(file=out))
+    assert "bare2" in out.getvalue() and not re.search(r"\b(None|nan)\b", out.getvalue())
+
+
 def test_write_report_is_atomic(tmp_path, results):
     (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
     path = write_report(tmp_path)
