@@ -167,6 +167,71 @@ def make_wide_results() -> dict:
     return wide
 
 
+BUSY_WARNING = ("ft-lora: 60% of its answers were timed while other processes kept the machine busy "
+                "(mean of busy batches); its seconds and dollars per query may be inflated.")
+DRIVER = "rag vs ft-lora: training makes $+2.50 of the $+1.50 monthly difference (measured training time)."
+
+
+def make_verdict_results() -> dict:
+    """The newer fields: an inconclusive verdict with its decision tests, a majority-label reference
+    (label accuracy only, no modelled cost), an extractive variant that cannot answer, wall and CPU
+    timing, the monthly cost breakdown, the return side, break-even on net value and a warning."""
+    res = make_results()
+    for variant, (cpu, net, share) in zip(res["variants"], [(0.35, -2.0, 0.0), (0.8, 40.0, 0.1), (0.45, 20.0, 0.6)]):
+        cost = variant["cost"]
+        monthly = cost["monthly"]
+        cost.update(cpu_seconds_per_query=cpu, timing={"method": "median of 4 quiet batches", "busy_share": share},
+                    breakdown={"serving": monthly * 0.6, "api": 0.0, "retrieval": monthly * 0.3, "storage": 0.0,
+                               "training": monthly * 0.1},
+                    return_per_month=monthly + net, net_per_month=net, roi=net / monthly if monthly else None,
+                    cumulative_net=[net * (m + 1) - 30.0 * (variant["name"] == "ft-lora") for m in range(12)])
+    res["variants"][2]["cost"]["timing"]["method"] = "mean of busy batches"
+    res["variants"].append({"name": "majority-label", "type": "reference", "reference": True, "llm": None,
+                            "description": "reference: always answers 'yes', the most common label in the train set",
+                            "metrics": {"label_accuracy": _metric(0.4, 0.1, 0.7)},
+                            "cost": {"seconds_per_query": 0.0}, "judge_repeat_means": {}})
+    res["variants"].append({"name": "extractive", "type": "extractive", "description": "quotes a sentence",
+                            "llm": None, "cannot_answer": "it quotes a sentence and can never answer with a label",
+                            "metrics": {"token_f1": _metric(0.25, 0.1, 0.4)},
+                            "cost": {"seconds_per_query": 0.05}})
+    family = "decision: vs rag · token F1"
+    res["recommendation"] = {
+        "status": "inconclusive", "variant": None, "leader": "rag", "questions_needed": 240, "n_questions": 3,
+        "margin": 0.05, "alpha": 0.05, "power": 0.8, "family": family, "primary_metric": "token_f1",
+        "constraints": {"min_quality": None},
+        "tests": [
+            {"variant": "closed-book", "vs": "rag", "difference": -0.3, "low": -0.45, "high": -0.12,
+             "p_different": 0.004, "p_as_good": 0.97, "verdict": "worse", "questions_needed": None,
+             "family": family, "family_size": 2},
+            {"variant": "ft-lora", "vs": "rag", "difference": -0.02, "low": -0.15, "high": 0.1,
+             "p_different": 0.62, "p_as_good": 0.31, "verdict": "undecided", "questions_needed": 240,
+             "family": family, "family_size": 2},
+        ],
+        "tied_with_best": ["rag"],
+        "reasoning": ["Inconclusive — about 240 questions needed (this study has 3): rag leads on token F1, but "
+                      "cheaper ft-lora can neither be shown as good within ±0.05 nor worse.",
+                      "majority-label is excluded: it is a reference, not a deployable pipeline.",
+                      "extractive is excluded: it quotes a sentence and can never answer with a label.",
+                      "rag has the highest token F1 among eligible variants: 0.530 (95% CI 0.380–0.680)."],
+        "cost_drivers": [DRIVER],
+    }
+    res["cost_assumptions"] = {**res["study"]["config"]["cost"], "value_per_correct_usd": 0.1,
+                               "cost_per_wrong_usd": 0.02, "retrains_per_year": 1}
+    res["break_even"] = [{"a": "closed-book", "b": "ft-lora", "month": 3, "on": "net value"}]
+    res["warnings"] = [BUSY_WARNING]
+    return res
+
+
+@pytest.fixture(scope="module")
+def verdict_results() -> dict:
+    return make_verdict_results()
+
+
+@pytest.fixture(scope="module")
+def verdict_page(verdict_results) -> str:
+    return render_report(verdict_results)
+
+
 @pytest.fixture(scope="module")
 def results() -> dict:
     return make_results()
@@ -322,6 +387,100 @@ def test_degenerate_runs_render(results):
     assert 'id="graph"' not in bare
 
 
+def _section(page: str, sid: str) -> str:
+    return page.split(f'id="{sid}"')[1].split("</section>")[0]
+
+
+def _visible(page: str) -> str:
+    return " ".join(_Dom(re.sub(r"<svg.*?</svg>", "", page, flags=re.S)).text)
+
+
+def test_inconclusive_verdict_card_and_decision_tests(verdict_page):
+    summary = _section(verdict_page, "summary")
+    assert '<div class="card inconclusive"><h3>Inconclusive — about 240 questions needed (this study has 3)</h3>' \
+        in summary
+    assert "Leading for now: <strong>rag</strong>" in summary and "Recommendation: rag" not in summary
+    assert ">recommended</span>" not in verdict_page  # nothing is tagged recommended while inconclusive
+    tests = summary.split("<h3>Decision tests</h3>")[1].split("</table>")[0]
+    assert "Family <strong>decision: vs rag · token F1</strong> (2 tests" in tests
+    assert tests.count("decision: vs rag") == 1  # the family is named once, above the table
+    assert "non-inferior within ±0.05" in tests
+    for text in ("-0.020", "[-0.150, +0.100]", "undecided", "0.310", "0.620", "about 240", "worse", "0.004"):
+        assert text in tests, text
+    assert summary.index("Warnings") < summary.index("Decision tests")  # warnings come first
+    assert BUSY_WARNING.split(" (")[0] in summary
+
+
+def test_references_and_ineligible_variants(verdict_page):
+    metrics = _section(verdict_page, "metrics")
+    assert '<tr class="ref"><td><strong>majority-label</strong><span class="tag"' in metrics
+    assert ">reference</span>" in metrics
+    assert "not eligible: it quotes a sentence and can never answer with a label" in metrics
+    cost = _section(verdict_page, "cost")
+    reference_rows = re.findall(r'<tr class="ref"><td><strong>majority-label</strong>.*?</tr>', cost)
+    assert len(reference_rows) == 2 and all("$" not in row and "0.000" not in row for row in reference_rows)
+    radar = _section(verdict_page, "radar")
+    assert "majority-label" not in radar  # no tutorial metric: not a radar row, not "missing"
+
+
+def test_cost_breakdown_return_and_drivers(verdict_page):
+    cost = _section(verdict_page, "cost")
+    for header in ("s/query (wall)", "CPU s/query", "serving $/month", "retrieval $/month", "training $/month",
+                   "return $/month", "net $/month", "ROI"):
+        assert f">{header}</th>" in cost, header
+    assert "median of 4 quiet batches" in cost and "mean of busy batches; 60% busy" in cost
+    assert "0.350" in cost and "$6.60" in cost and "-$2.00" in cost and "+253%" in cost
+    assert "each right answer is worth $0.100, a wrong one costs $0.020" in cost
+    assert "read as the share of right answers" in cost
+    assert DRIVER in cost
+    roi = _section(verdict_page, "roi")
+    assert "Cumulative net value" in roi and "cumulative net value by month" in roi
+    assert "By the end of month 3, <strong>ft-lora</strong>'s cumulative net value overtakes" in roi
+
+
+def test_new_fields_leak_no_none_or_nan(verdict_page):
+    text = _visible(verdict_page)
+    assert not re.search(r"\b(None|nan|NaN|null|undefined)\b", text)
+    assert "True" not in text.split() and "False" not in text.split()
+
+
+def test_no_recommendation_and_recommended_cards(verdict_results):
+    none = copy.deepcopy(verdict_results)
+    none["recommendation"] = {"status": "none", "variant": None, "leader": None, "tests": [],
+                              "reasoning": ["No variant meets all constraints; relax them or add variants."]}
+    summary = _section(render_report(none), "summary")
+    assert "<h3>No recommendation</h3>" in summary and "relax them" in summary
+    assert "Decision tests" not in summary
+    chosen = copy.deepcopy(verdict_results)
+    chosen["recommendation"].update(status="recommended", variant="majority-label")  # a reference: never shown so
+    assert "Recommendation: majority-label" not in render_report(chosen)
+    chosen["recommendation"].update(variant="rag", reasoning=["rag is recommended: it has the best token F1."])
+    page = render_report(chosen)
+    assert '<div class="card recommended"><h3>Recommendation: rag</h3>' in page
+    assert "Decision tests" in page and "Leading for now" not in page
+
+
+def test_sparse_new_fields_do_not_crash(verdict_results):
+    """A reference with no metrics or cost at all, a variant whose cost and metrics are null, a
+    decision test of nulls, NaN and null series, a break-even naming an unknown variant."""
+    sparse = copy.deepcopy(verdict_results)
+    sparse["variants"] += [{"name": "bare", "reference": True},
+                           {"name": "bare2", "cost": None, "metrics": None, "cannot_answer": "no labels"}]
+    sparse["variants"][0]["cost"].update(breakdown=None, timing=None, cumulative_net=[None] * 12, roi=float("nan"))
+    sparse["recommendation"]["tests"].append({"variant": "bare", "difference": None, "low": None, "high": None,
+                                              "p_different": None, "p_as_good": None, "verdict": None,
+                                              "questions_needed": "x"})
+    sparse["recommendation"].update(power=None, margin=None)
+    sparse["break_even"].append({"a": "nope", "b": "rag", "month": 2, "on": "net value"})
+    sparse.update(cost_assumptions=None, warnings=None)
+    page = render_report(sparse)
+    assert not re.search(r"\b(None|nan)\b", _visible(page))
+    assert "not eligible: no labels" in page and "Inconclusive" in page
+    out = io.StringIO()
+    print_summary(sparse, Console(file=out))
+    assert "bare2" in out.getvalue() and not re.search(r"\b(None|nan)\b", out.getvalue())
+
+
 def test_write_report_is_atomic(tmp_path, results):
     (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
     path = write_report(tmp_path)
@@ -379,6 +538,43 @@ def test_print_summary_redirected_keeps_every_number_whole(results):
         assert f"{12.345 + i:.2f}" in text and f"${98765.43 + i:,.2f}" in text
 
 
+def test_print_summary_inconclusive_with_references(verdict_results):
+    out = io.StringIO()
+    print_summary(verdict_results, Console(file=out))  # redirected: no terminal, 80 columns assumed
+    text = out.getvalue()
+    assert "Verdict: inconclusive — about 240 questions needed; leading: rag ☆" in text
+    assert "★" not in text and "Recommendation:" not in text
+    assert "(reference)" in text and "(not eligible)" in text
+    reference_row = next(line for line in text.splitlines() if line.startswith("majority-label"))
+    assert "$" not in reference_row and "0.00" not in reference_row  # no cost for a reference
+    warning = next(line for line in text.splitlines() if line.startswith("Warning:"))
+    assert warning == f"Warning: {BUSY_WARNING}"  # one line, even in a log file
+    assert text.index("Warning:") < text.index("Verdict:")
+    assert "CPU" not in text  # at 80 columns the CPU column does not fit
+    assert not re.search(r"\b(None|nan)\b", text)
+
+    wide = Console(record=True, width=120, force_terminal=False)
+    print_summary(verdict_results, wide)
+    wide_text = wide.export_text()
+    assert "CPU" in wide_text and "0.35" in wide_text and "$/1k q" in wide_text
+    assert all(len(line) <= 120 for line in wide_text.splitlines() if not line.startswith("Warning:"))
+
+
+def test_print_summary_none_and_unknown_questions(verdict_results):
+    none = copy.deepcopy(verdict_results)
+    none["recommendation"] = {"status": "none", "variant": None, "leader": None}
+    console = Console(record=True, width=100, force_terminal=False)
+    print_summary(none, console)
+    text = console.export_text()
+    assert "Recommendation: none" in text and "☆" not in text and "★" not in text
+    unknown = copy.deepcopy(verdict_results)
+    unknown["recommendation"]["questions_needed"] = None
+    console = Console(record=True, width=100, force_terminal=False)
+    print_summary(unknown, console)
+    assert "Verdict: inconclusive — more questions (or a wider margin) needed than 3; leading: rag" \
+        in console.export_text()
+
+
 # ----------------------------------------------------------------------- headless Chromium
 
 CHROMIUM = shutil.which("chromium")
@@ -417,10 +613,12 @@ def test_report_renders_in_headless_chromium(written_report, tmp_path):
 
 
 @needs_chromium
-def test_main_tables_fit_a_1280px_window(tmp_path):
-    """No horizontal scroll for the headline tables at 1280 px with six long-named variants."""
+@pytest.mark.parametrize("make", [make_wide_results, make_verdict_results], ids=["wide", "verdict"])
+def test_main_tables_fit_a_1280px_window(tmp_path, make):
+    """No horizontal scroll for the headline tables at 1280 px: six long-named variants, and the
+    cost tables with their breakdown and return columns."""
     playwright = pytest.importorskip("playwright.sync_api")
-    (tmp_path / "results.json").write_text(json.dumps(make_wide_results()), encoding="utf-8")
+    (tmp_path / "results.json").write_text(json.dumps(make()), encoding="utf-8")
     report = write_report(tmp_path)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])

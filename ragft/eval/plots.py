@@ -129,9 +129,12 @@ def scatter_svg(points: Sequence[tuple[int, str, str, float, float, float | None
         return _svg(fig, "quality vs cost per 1,000 queries")
 
 
-def roi_svg(series: Sequence[tuple[str, str, list[float]]], break_evens: Sequence[tuple[int, float]]) -> str:
-    """Cumulative cost per variant ``(name, colour, cumulative)``; a star at each ``(month, cost)``
-    break-even (the pairs are named in the text beside the plot, not on it)."""
+def roi_svg(series: Sequence[tuple[str, str, list[float]]], break_evens: Sequence[tuple[int, float]],
+            net: bool = False) -> str:
+    """Cumulative cost — or, with ``net``, cumulative net value (return − cost), which may be
+    negative — per variant ``(name, colour, values)``; a star at each ``(month, value)`` break-even
+    (the pairs are named in the text beside the plot, not on it)."""
+    what = "net value" if net else "cost"
     with _text_rc():
         fig = _figure(7.0, 4.0)
         ax = fig.subplots()
@@ -147,14 +150,20 @@ def roi_svg(series: Sequence[tuple[str, str, list[float]]], break_evens: Sequenc
         length = max(len(c) for *_, c in series)
         ax.set_xticks(range(1, length + 1))
         ax.set_xlabel("Month")
-        ax.set_ylabel("Cumulative cost ($)")
+        ax.set_ylabel(f"Cumulative {what} ($)")
         highest = max(max(c) for *_, c in series)
-        ax.set_ylim(0, highest * 1.05 if highest > 0 else 1.0)
-        ax.set_title("Cumulative modelled cost", fontsize=10)
+        lowest = min(min(c) for *_, c in series)
+        if lowest < 0:  # a net value below zero: the variant has not paid for itself yet
+            ax.axhline(0, color="#666", linewidth=0.8)
+            span = (max(highest, 0.0) - lowest) or 1.0
+            ax.set_ylim(lowest - 0.05 * span, max(highest, 0.0) + 0.05 * span)
+        else:
+            ax.set_ylim(0, highest * 1.05 if highest > 0 else 1.0)
+        ax.set_title(f"Cumulative modelled {what}", fontsize=10)
         ax.grid(color="#eee", linewidth=0.6)
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         _style_axes(ax)
-        return _svg(fig, "cumulative cost by month")
+        return _svg(fig, f"cumulative {what} by month")
 
 
 def graph_svg(graph: dict) -> str:

@@ -7,12 +7,17 @@ plots are inline SVG (:mod:`ragft.eval.plots`).
 
 The markup lives in ``templates/report.html.j2`` (Jinja2 with autoescape, so every string that
 came from a model, a document or the config is escaped; only our own SVG is marked safe); the
-section data is prepared in :mod:`ragft.eval.report_sections`. This module holds the API, the
+section data is prepared in :mod:`ragft.eval.report_sections` (cost and break-even in
+:mod:`ragft.eval.report_cost`). This module holds the API, the
 defensive view over ``results`` and the number formatting the sections share.
 
 Sections, each ``<section id=...>`` with an ``<h2>``: summary, metrics, plots, radar, cost,
 roi, comparisons, graph (only when a variant walked a knowledge graph), questions; then a footer
 saying how to regenerate the page. The web app's dashboard links to ``report.html`` by name.
+The summary opens with the run's warnings, then the verdict: a green card when a variant is
+recommended, an amber one when the study is inconclusive (naming the leader and the questions
+needed), with the decision tests beneath. References (``"reference": true``) are tagged and dimmed
+and never recommended; a variant with ``cannot_answer`` says why it is not eligible.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ SECTIONS = (
     ("plots", "Key metrics with 95% confidence intervals"),
     ("radar", "The KDD 2024 tutorial's three metrics"),
     ("cost", "Cost"),
-    ("roi", "Cumulative cost and break-even"),
+    ("roi", "Break-even over time"),
     ("comparisons", "Comparisons with the baseline"),
     ("graph", "Knowledge graph"),
     ("questions", "Question by question"),
@@ -146,12 +151,42 @@ class View:
         return metric.startswith(RETRIEVAL_PREFIXES)
 
     def tags(self, name: str) -> dict:
-        """What the template needs to show a variant's name with its baseline/recommended tags."""
-        return {"name": name, "baseline": name in self.baselines, "recommended": name == self.recommended}
+        """What the template needs to show a variant's name with its tags (baseline, recommended,
+        leading when the verdict is inconclusive, reference, not eligible)."""
+        variant = self.by_name(name)
+        why = variant.get("cannot_answer")
+        return {"name": name, "baseline": name in self.baselines, "recommended": name == self.recommended,
+                "leading": name == self.leading, "reference": self.is_reference(variant),
+                "ineligible": str(why) if why else ""}
+
+    def by_name(self, name: str) -> dict:
+        return next((v for v, n in zip(self.variants, self.names) if n == name), {})
+
+    @staticmethod
+    def is_reference(variant: dict) -> bool:
+        return bool(variant.get("reference"))
+
+    @property
+    def status(self) -> str:
+        """recommended, inconclusive or none (older results.json files: from ``variant`` alone)."""
+        status = self.recommendation.get("status")
+        if status in ("recommended", "inconclusive", "none"):
+            return status
+        return "recommended" if self.recommendation.get("variant") else "none"
 
     @property
     def recommended(self) -> str | None:
-        return self.recommendation.get("variant")
+        """The recommended variant — never a reference, never while the verdict is inconclusive."""
+        name = self.recommendation.get("variant")
+        if self.status != "recommended" or not name or self.is_reference(self.by_name(str(name))):
+            return None
+        return str(name)
+
+    @property
+    def leading(self) -> str | None:
+        """The provisional pick of an inconclusive verdict."""
+        leader = self.recommendation.get("leader")
+        return str(leader) if self.status == "inconclusive" and leader else None
 
 
 def finite_number(value) -> float | None:
@@ -179,7 +214,8 @@ def money(value) -> str:
         return "—"
     if number == 0:
         return "$0"
-    return f"${number:,.3f}" if abs(number) < 1 else f"${number:,.2f}"
+    sign = "-" if number < 0 else ""
+    return f"{sign}${abs(number):,.3f}" if abs(number) < 1 else f"{sign}${abs(number):,.2f}"
 
 
 def p_value(value) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from ragft.eval import plots
-from ragft.eval.report import KEY_METRICS, View, ci, finite_number, fmt, int_or, money, p_value, score_style
+from ragft.eval.report import KEY_METRICS, View, ci, finite_number, fmt, int_or, p_value, score_style
+from ragft.eval.report_cost import cost, roi  # noqa: F401  (sections built there, named here)
 
 ANSWER_SCORES = ("token_f1", "rouge_l", "semantic_similarity", "evidence_hit")  # badges beside each answer
 MAX_SOURCE_CHARS = 6000  # longer retrieved passages are cut in the drill-down
@@ -28,7 +29,7 @@ def summary(view: View) -> dict:
     variants = []
     for v, name in zip(view.variants, view.names):
         description, pipeline = str(v.get("description") or ""), str(v.get("pipeline") or "")
-        variants.append({"name": name, "type": v.get("type"), "description": description,
+        variants.append({**view.tags(name), "type": v.get("type"), "description": description,
                          "pipeline": pipeline if pipeline != description else ""})
     return {
         "name": study.get("name"), "created": study.get("created"), "corpus": study.get("corpus"),
@@ -36,14 +37,59 @@ def summary(view: View) -> dict:
         "tasks": ", ".join(f"{t}: {n}" for t, n in tasks.items()) if isinstance(tasks, dict) else str(tasks),
         "n_train": study.get("n_train"), "primary": view.primary, "primary_label": view.label(view.primary),
         "baselines": view.baselines,
-        "recommendation": {
-            "variant": rec["variant"], "reasons": list(rec.get("reasoning") or []),
-            "tied": [str(t) for t in rec.get("tied_with_best") or [] if t != rec["variant"]],
-            "constraints": ", ".join(f"{k} = {v}" for k, v in constraints.items()),
-        } if rec.get("variant") else None,
+        "verdict": verdict(view), "constraints": ", ".join(f"{k} = {v}" for k, v in constraints.items()),
+        "warnings": [str(w) for w in view.results.get("warnings") or [] if w],
         "sentences": [_sentence(view, c) for c in _comparisons(view) if c.get("metric") == view.primary],
         "single": len(view.variants) < 2, "variants": variants,
     }
+
+
+VERDICTS = {"as_good": "as good", "worse": "worse", "undecided": "undecided"}
+
+
+def verdict(view: View) -> dict:
+    """The recommendation card (recommended, inconclusive or none) and its decision tests."""
+    rec, status = view.recommendation, view.status
+    reasons = [str(r) for r in rec.get("reasoning") or [] if r]
+    needed, have = int_or(rec.get("questions_needed"), 0) or None, int_or(rec.get("n_questions"), 0) or None
+    if status == "inconclusive":
+        size = (f"about {needed:,} questions needed" if needed
+                else "more questions needed than this study has, or a wider margin")
+        title = f"Inconclusive — {size}" + (f" (this study has {have:,})" if have else "")
+        if reasons and reasons[0].startswith("Inconclusive") and ": " in reasons[0]:
+            reasons[0] = reasons[0].split(": ", 1)[1]  # the title already says how many questions
+    elif status == "recommended" and view.recommended:
+        title = f"Recommendation: {view.recommended}"
+    else:
+        title = "No recommendation"
+        reasons = reasons or ["No variant could be recommended from this run."]
+    margin = finite_number(rec.get("margin"))
+    tests = [_test_row(view, t) for t in rec.get("tests") or [] if isinstance(t, dict)]
+    first = next((t for t in rec.get("tests") or [] if isinstance(t, dict)), {})
+    tied = [str(t) for t in rec.get("tied_with_best") or [] if t and t != view.recommended]
+    return {"status": status if status != "recommended" or view.recommended else "none", "title": title,
+            "leader": view.leading, "lead": reasons[0] if reasons else "", "steps": reasons[1:],
+            "tied": tied if status == "recommended" else [], "tests": tests,
+            "family": rec.get("family") or first.get("family"), "vs": first.get("vs"),
+            "family_size": len(tests), "margin": f"{margin:g}" if margin is not None else None,
+            "alpha": f"{finite_number(rec.get('alpha')):g}" if finite_number(rec.get("alpha")) is not None else None,
+            "power": f"{finite_number(rec.get('power')):.0%}" if finite_number(rec.get("power")) else None}
+
+
+def _test_row(view: View, test: dict) -> dict:
+    difference = finite_number(test.get("difference"))
+    kind = str(test.get("verdict") or "")
+    needed = int_or(test.get("questions_needed"), 0)
+    return {"variant": view.tags(str(test.get("variant"))), "kind": kind if kind in VERDICTS else "undecided",
+            "verdict": VERDICTS.get(kind, kind or "—"),
+            "difference": "—" if difference is None else f"{difference:+.3f}",
+            "ci": _signed_ci(test.get("low"), test.get("high")), "p_as_good": p_value(test.get("p_as_good")),
+            "p_different": p_value(test.get("p_different")), "needed": f"about {needed:,}" if needed else "—"}
+
+
+def _signed_ci(low, high) -> str:
+    low, high = finite_number(low), finite_number(high)
+    return "no CI" if low is None or high is None else f"[{low:+.3f}, {high:+.3f}]"
 
 
 def _sentence(view: View, comparison: dict) -> dict:
@@ -111,7 +157,9 @@ def plots_section(view: View) -> list[dict]:
     figures = []
     for metric in [m for m in dict.fromkeys((view.primary, *KEY_METRICS)) if view.has_metric(m)]:
         title = view.label(metric) + (" (primary)" if metric == view.primary else "")
-        bars = [(name, view.colors[name], *view.stat(v, metric)) for v, name in zip(view.variants, view.names)]
+        # A reference without this metric (the majority label has label accuracy only) is left out.
+        bars = [(name, view.colors[name], *view.stat(v, metric)) for v, name in zip(view.variants, view.names)
+                if not view.is_reference(v) or view.stat(v, metric)[0] is not None]
         figures.append({"svg": Markup(plots.bar_svg(title, view.label(metric), bars)),
                         "caption": view.label(metric) + (" (primary metric)" if metric == view.primary else "")})
     return figures
@@ -121,6 +169,8 @@ def radar(view: View) -> dict:
     rows, plotted, missing = [], [], []
     for v, name in zip(view.variants, view.names):
         stats = [view.stat(v, metric) for metric, _ in plots.RADAR_AXES]
+        if view.is_reference(v) and all(s[0] is None for s in stats):
+            continue  # a reference scored on other metrics (the majority label): not a tutorial row
         if all(s[0] is not None for s in stats):
             plotted.append((name, view.colors[name], [s[0] for s in stats]))
         else:
@@ -132,68 +182,6 @@ def radar(view: View) -> dict:
     return {"svg": Markup(plots.radar_svg(plotted)) if plotted else None, "rows": rows,
             "missing": ", ".join(missing) if plotted else "", "embedder": embedder.get("model"),
             "headers": [label for _, label in plots.RADAR_AXES]}
-
-
-# ------------------------------------------------------------------------------------ cost
-
-def cost(view: View) -> dict | None:
-    if not view.variants:
-        return None
-    months = next((int(m) for m in (view.cost(v, "months") for v in view.variants) if m), 12)
-    rows = []
-    for v, name in zip(view.variants, view.names):
-        c = lambda key: view.cost(v, key)  # noqa: E731
-        rows.append({"variant": view.tags(name), "cells": [
-            fmt(c("seconds_per_query"), 3), fmt(c("prompt_tokens_per_query"), 1),
-            fmt(c("completion_tokens_per_query"), 1), fmt(c("llm_calls_per_query"), 2),
-            fmt(c("index_build_seconds"), 1), fmt(c("training_seconds"), 1),
-            money(c("per_1k_queries")), money(c("monthly")), money(c("total"))]})
-    points = []
-    for number, (v, name) in enumerate(zip(view.variants, view.names), start=1):
-        mean, low, high = view.stat(v, view.primary)
-        per_1k = view.cost(v, "per_1k_queries")
-        if mean is not None and per_1k is not None:
-            points.append((number, name, view.colors[name], per_1k, mean, low, high))
-    return {"months": months, "rows": rows, "assumptions": _assumptions(view), "primary_label": view.label(view.primary),
-            "scatter": Markup(plots.scatter_svg(points, view.label(view.primary))) if points else None}
-
-
-def _assumptions(view: View) -> str:
-    a = ((view.results.get("study") or {}).get("config") or {}).get("cost") or {}
-    bits = []
-    if a.get("hardware_usd_per_hour") is not None:
-        bits.append(f"hardware ${finite_number(a['hardware_usd_per_hour']) or 0:g}/hour"
-                    + (" (always on)" if a.get("always_on") else " (billed per second of use)"))
-    api_in = finite_number(a.get("api_usd_per_1k_input_tokens")) or 0
-    api_out = finite_number(a.get("api_usd_per_1k_output_tokens")) or 0
-    if api_in or api_out:
-        bits.append(f"API ${api_in:g} / ${api_out:g} per 1k input/output tokens")
-    if a.get("retrieval_usd_per_hour") is not None:
-        bits.append(f"retrieval ${finite_number(a['retrieval_usd_per_hour']) or 0:g}/hour")
-    if a.get("queries_per_month") is not None:
-        bits.append(f"{finite_number(a['queries_per_month']) or 0:,.0f} queries a month")
-    return "; ".join(bits)
-
-
-def roi(view: View) -> dict | None:
-    series = []
-    for v, name in zip(view.variants, view.names):
-        cumulative = [finite_number(x) for x in (v.get("cost") or {}).get("cumulative") or []]
-        if cumulative and all(x is not None for x in cumulative):
-            series.append((name, view.colors[name], cumulative))
-    if not series:
-        return None
-    by_name = {name: c for name, _, c in series}
-    pairs, stars = [], []
-    for b in view.results.get("break_even") or []:
-        month = int_or(b.get("month"), 0) if isinstance(b, dict) else 0
-        if not month:
-            continue
-        pairs.append({"a": b.get("a"), "b": b.get("b"), "month": month})
-        a_costs, b_costs = by_name.get(b.get("a")), by_name.get(b.get("b"))
-        if a_costs is not None and b_costs is not None and month <= min(len(a_costs), len(b_costs)):
-            stars.append((month, (a_costs[month - 1] + b_costs[month - 1]) / 2))
-    return {"svg": Markup(plots.roi_svg(series, stars)), "pairs": pairs}
 
 
 # ----------------------------------------------------------------------------- comparisons

@@ -1,4 +1,9 @@
-"""The study's results as a table in the terminal (rich), printed after ``ragft study`` / ``ragft report``."""
+"""The study's results as a table in the terminal (rich), printed after ``ragft study`` / ``ragft report``.
+
+★ marks the recommended variant; when the verdict is inconclusive ☆ marks the leader and the
+verdict line says how many questions would likely decide it. References and variants that cannot
+answer are dimmed, and a reference shows no cost. Warnings follow the table, one line each.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +29,12 @@ TUTORIAL_COLUMNS = (
 
 def print_summary(results: dict, console: Console | None = None, report_path: Path | None = None) -> None:
     """One row per variant: primary metric (mean and 95% CI), token F1, the KDD 2024 tutorial's three
-    metrics, evidence hit (when any variant retrieves), seconds and dollars per query; then the
-    recommendation and where the report is."""
+    metrics, evidence hit (when any variant retrieves), seconds (and CPU seconds, when the table
+    fits) and dollars per query; then the warnings, the verdict and where the report is."""
     console = console or Console()
     variants = [v for v in results.get("variants") or [] if isinstance(v, dict)]
     labels = results.get("labels") or {}
     primary = results.get("primary_metric") or "token_f1"
-    baseline = results.get("baseline")
-    recommendation = results.get("recommendation") or {}
-    recommended = recommendation.get("variant") if isinstance(recommendation, dict) else None
     label = lambda metric: str(labels.get(metric, metric))  # noqa: E731
 
     # Long labels ("tutorial ROUGE-L recall") break onto lines so the table fits 80 columns.
@@ -43,13 +45,74 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
     if primary != "evidence_hit" and _any(variants, "evidence_hit"):
         columns.append(("evidence_hit", "Evid.\nhit"))
 
+    verdict = _Verdict(results)
+    table = _table(results, variants, columns, verdict, cpu=False)
+    if any(_cost(v, "cpu_seconds_per_query") is not None for v in variants):
+        wider = _table(results, variants, columns, verdict, cpu=True)
+        if _natural_width(console, wider) <= console.width:  # the CPU column only where it fits
+            table = wider
+    _print_table(console, table)
+
+    for warning in results.get("warnings") or []:
+        if warning:  # one line each, also in a log file (soft wrap: the terminal folds it, rich does not)
+            console.print(Text(f"Warning: {warning}", style="yellow"), soft_wrap=True)
+    console.print(verdict.line())
+    if report_path is not None:
+        line = Text("Report: ", style="bold")
+        line.append(str(report_path))
+        console.print(line)
+
+
+class _Verdict:
+    """The recommendation as the console shows it: recommended (★), inconclusive (☆ the leader) or none."""
+
+    def __init__(self, results: dict):
+        rec = results.get("recommendation") or {}
+        self.rec = rec if isinstance(rec, dict) else {}
+        references = {str(v.get("name")) for v in results.get("variants") or []
+                      if isinstance(v, dict) and v.get("reference")}
+        status = self.rec.get("status") or ("recommended" if self.rec.get("variant") else "none")
+        variant = self.rec.get("variant")
+        self.recommended = (str(variant) if status == "recommended" and variant and str(variant) not in references
+                            else None)
+        leader = self.rec.get("leader")
+        self.leading = str(leader) if status == "inconclusive" and leader else None
+        self.status = "recommended" if self.recommended else "inconclusive" if status == "inconclusive" else "none"
+
+    def line(self) -> Text:
+        if self.status == "recommended":
+            reasons = self.rec.get("reasoning") or []
+            line = Text("Recommendation: ", style="bold")
+            line.append(self.recommended, style="bold green")
+            if reasons:  # the first reason is the headline: "<name> is recommended: …"
+                line.append(f" — {str(reasons[0]).split(': ', 1)[-1]}")
+            return line
+        if self.status == "inconclusive":
+            needed, have = _int(self.rec.get("questions_needed")), _int(self.rec.get("n_questions"))
+            line = Text("Verdict: inconclusive", style="bold yellow")
+            # The study's own question count is in the table's title; this line stays on one row.
+            line.append(f" — about {needed:,} questions needed" if needed
+                        else " — more questions (or a wider margin) needed" + (f" than {have:,}" if have else ""))
+            if self.leading:
+                line.append("; leading: ")
+                line.append(f"{self.leading} ☆", style="bold yellow")
+            return line
+        return Text("Recommendation: none (no variant met the constraints)", style="bold yellow")
+
+
+def _table(results: dict, variants: list[dict], columns: list[tuple[str, str]], verdict: _Verdict,
+           cpu: bool) -> Table:
+    primary = results.get("primary_metric") or "token_f1"
+    baselines = results.get("baselines") or [results.get("baseline")]
     study = results.get("study") or {}
     title = f"ragft study: {study.get('name') or 'unnamed'}"
     if study.get("n_questions") is not None:
         title += f" ({study['n_questions']} questions)"
     tutorial = [m for m, _ in TUTORIAL_COLUMNS if m in {c for c, _ in columns}]
-    caption = ("Semantic sim., Token recall, ROUGE-L recall: the KDD 2024 tutorial's metrics. "
-               if tutorial else "") + "s/q: seconds per query; $/1k q: modelled dollars per 1,000 queries."
+    caption = (("Semantic sim., Token recall, ROUGE-L recall: the KDD 2024 tutorial's metrics. " if tutorial else "")
+               + "s/q: seconds per query" + ("; CPU s/q: CPU seconds per query" if cpu else "")
+               + "; $/1k q: modelled dollars per 1,000 queries."
+               + (" ☆: leading, verdict inconclusive." if verdict.leading else ""))
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                   header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     # A squeezed name column printed one letter per line on narrow terminals, so it keeps a minimum
@@ -59,47 +122,47 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
     for _, heading in columns:
         table.add_column(heading, justify="right", no_wrap=True)
     table.add_column("s/q", justify="right", no_wrap=True)
+    if cpu:
+        table.add_column("CPU\ns/q", justify="right", no_wrap=True)
     table.add_column("$/1k q", justify="right", no_wrap=True)
 
-    best = _best(variants, primary)
+    best = _best([v for v in variants if not v.get("reference")], primary)
     for variant in variants:
         name = str(variant.get("name", "?"))
-        cell = Text(name, style="bold green" if name == recommended else "")
-        if name == recommended:
+        reference, ineligible = bool(variant.get("reference")), bool(variant.get("cannot_answer"))
+        cell = Text(name, style="bold green" if name == verdict.recommended
+                    else "bold yellow" if name == verdict.leading else "")
+        if name == verdict.recommended:
             cell.append(" ★", style="green")
-        if name == baseline:
-            cell.append("\n(baseline)", style="dim")
+        elif name == verdict.leading:
+            cell.append(" ☆", style="yellow")
+        notes = [n for n, on in (("baseline", name in baselines), ("reference", reference),
+                                 ("not eligible", ineligible)) if on]
+        if notes:
+            cell.append(f"\n({', '.join(notes)})", style="dim")
         row = [cell]
         for i, (metric, _) in enumerate(columns):
             mean, low, high = _stat(variant, metric)
             if mean is None:
                 row.append(Text("—", style="dim"))
             elif i == 0:
-                text = Text(f"{mean:.3f}", style="bold green" if best is not None and mean == best else "")
+                text = Text(f"{mean:.3f}", style="bold green" if best is not None and mean == best
+                            and not reference else "")
                 text.append(f"\n[{low:.2f}–{high:.2f}]" if low is not None and high is not None else "\n(no CI)",
                             style="dim")
                 row.append(text)
             else:
                 row.append(Text(f"{mean:.3f}"))
-        cost = variant.get("cost") or {}
-        row.append(_cell(finite_number(cost.get("seconds_per_query")), "{:.2f}"))
-        row.append(_cell(finite_number(cost.get("per_1k_queries")), "${:,.2f}"))
-        table.add_row(*row)
-    _print_table(console, table)
+        costs = [("seconds_per_query", "{:.2f}")] + ([("cpu_seconds_per_query", "{:.2f}")] if cpu else [])
+        costs.append(("per_1k_queries", "${:,.2f}"))
+        # A reference (the majority label) is not a deployment: no cost to show.
+        row += [_cell(None if reference else _cost(variant, key), fmt) for key, fmt in costs]
+        table.add_row(*row, style="dim" if reference or ineligible else None)
+    return table
 
-    if recommended:
-        reasons = recommendation.get("reasoning") or []
-        line = Text("Recommendation: ", style="bold")
-        line.append(str(recommended), style="bold green")
-        if reasons:  # the first reason is the headline: "<name> is recommended: …"
-            line.append(f" — {reasons[0].split(': ', 1)[-1]}")
-        console.print(line)
-    else:
-        console.print(Text("Recommendation: none (no variant met the constraints)", style="bold yellow"))
-    if report_path is not None:
-        line = Text("Report: ", style="bold")
-        line.append(str(report_path))
-        console.print(line)
+
+def _natural_width(console: Console, table: Table) -> int:
+    return Measurement.get(console, console.options.update_width(10_000), table).maximum
 
 
 def _print_table(console: Console, table: Table) -> None:
@@ -112,7 +175,7 @@ def _print_table(console: Console, table: Table) -> None:
     if console.is_terminal:
         console.print(table)
         return
-    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    natural = _natural_width(console, table)
     options = console.options.update_width(max(console.width, natural))
     lines = console.render_lines(table, options, pad=False, new_lines=True)
     console.print(Segments([segment for line in lines for segment in line]), crop=False, end="")
@@ -136,3 +199,12 @@ def _best(variants: list[dict], metric: str) -> float | None:
 
 def _cell(value: float | None, fmt: str) -> Text:
     return Text("—", style="dim") if value is None else Text(fmt.format(value))
+
+
+def _cost(variant: dict, key: str) -> float | None:
+    return finite_number((variant.get("cost") or {}).get(key))
+
+
+def _int(value) -> int | None:
+    number = finite_number(value)
+    return int(number) if number is not None and number > 0 else None
