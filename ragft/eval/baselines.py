@@ -16,15 +16,17 @@ NAIVE_STEPS = {"retrieve", "generate"}
 
 
 def default_baselines(config: StudyConfig, has_classification: bool = False) -> list[str]:
-    """The configured baselines, else closed-book and the first naive RAG variant (else the first
-    variant); the majority label joins when the study has classification questions."""
+    """``baseline`` (the older single setting) first, then ``baselines`` — or, when that list is
+    not given, closed-book and the first naive RAG variant (else the first variant); the majority
+    label joins when the study has classification questions."""
     names = [v.name for v in config.variants]
-    chosen = [b for b in [config.baseline, *config.baselines] if b in names]
-    if not chosen:
+    if config.baselines:
+        chosen = [config.baseline, *config.baselines]
+    else:
         closed = next((v.name for v in config.variants if v.type == "closed_book"), None)
         naive = next((v.name for v in config.variants if is_naive_rag(v)), None)
-        chosen = [n for n in (closed, naive) if n] or names[:1]
-    chosen = list(dict.fromkeys(chosen))
+        chosen = [config.baseline, closed, naive]
+    chosen = list(dict.fromkeys(b for b in chosen if b in names)) or names[:1]
     return chosen + ([MAJORITY_LABEL] if has_classification else [])
 
 

@@ -68,6 +68,8 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
         reasoning.insert(0, _inconclusive_headline(chosen, cheaper_undecided, result, label, margin))
         return {**result, "status": "inconclusive", "variant": None, "reasoning": reasoning}
     reasoning.insert(0, _headline(chosen, leader, as_good, eligible, label, margin))
+    if chosen.get("limitation"):
+        reasoning.insert(1, f"Note: {chosen['name']} {chosen['limitation']}.")
     return {**result, "status": "recommended", "variant": chosen["name"], "questions_needed": None,
             "reasoning": reasoning}
 

@@ -134,9 +134,12 @@ def _variant_entry(variant: VariantConfig, config: StudyConfig, run: StudyRun, s
         # The judge's noise: the whole-set mean of each repeated judgement.
         "judge_repeat_means": judge.repeat_means.get(variant.name, {}) if judge else {},
     }
+    counts = _task_counts(run)
     for task, reason in CANNOT_ANSWER.get(variant.type, {}).items():
-        if PRIMARY_BY_TASK.get(task) == primary and task in _task_counts(run):
+        if PRIMARY_BY_TASK.get(task) == primary and task in counts:
             entry["cannot_answer"] = reason
+        elif task in counts:  # eligible, but some questions are beyond it: the verdict says so
+            entry["limitation"] = f"{reason}, so its {counts[task]} {task} questions score 0"
     return entry
 
 

@@ -44,6 +44,12 @@ def print_summary(results: dict, console: Console | None = None, report_path: Pa
     columns += [(m, title) for m, title in TUTORIAL_COLUMNS if m != primary and _any(variants, m)]
     if primary != "evidence_hit" and _any(variants, "evidence_hit"):
         columns.append(("evidence_hit", "Evid.\nhit"))
+    # Multi-hop: hit@k counts one of two paragraphs as found; all-evidence@k does not.
+    if primary != "evidence_all_hit" and _any(variants, "evidence_all_hit"):
+        columns.append(("evidence_all_hit", "All\nevid."))
+    # Yes/no questions: the label accuracy the majority-label reference is there to be compared with.
+    if primary != "label_accuracy" and _any(variants, "label_accuracy"):
+        columns.insert(1, ("label_accuracy", "Label\nacc."))
 
     verdict = _Verdict(results)
     table = _table(results, variants, columns, verdict, cpu=False)
