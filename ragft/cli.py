@@ -199,7 +199,7 @@ def _print_plan(config, output: Optional[Path]) -> None:
 
     from ragft.eval.plan import make_plan
     from ragft.eval.scoring import LABELS, PRIMARY_BY_TASK
-    from ragft.eval.study import load_dataset
+    from ragft.eval.datasets import load_dataset
 
     questions = load_dataset(config.test)
     tasks = [q.task_type for q in questions]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ragft.eval.study import load_dataset
+from ragft.eval.datasets import load_dataset
 from ragft.eval.study_config import load_study_config
 from conftest import shared_dataset
 

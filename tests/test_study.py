@@ -250,7 +250,7 @@ def test_progress_is_shown_per_question_and_while_indexing_when_redirected(tmp_p
     monkeypatch.setattr(Runner, "llm", lambda self, name: llm)
     out = io.StringIO()
     path = write_study(tmp_path, [{"name": "rag", "type": "rag", "llm": "small", "retrieval": {"top_k": 2}}],
-                       batch_size=4)
+                       batch_size=4, add_references=False)
     study_run = Runner(load_study_config(path), console=Console(file=out, width=100)).run()
     text = out.getvalue()
     assert len(llm.calls) == 4 and len(study_run.records["rag"]) == 4  # one batch of four, saved once

@@ -113,7 +113,8 @@ def _study(tmp_path: Path, registry_root: Path):
 
 
 def test_study_resolves_refuses_leaks_and_records_scores(tmp_path):
-    from ragft.eval.study import StudyRunner, load_dataset
+    from ragft.eval.datasets import load_dataset
+    from ragft.eval.study import StudyRunner
 
     registry = ModelRegistry(tmp_path / "models")
     registry.register(_version(registry.root, "sft-1", train_questions=["Who approves travel claims?"]))

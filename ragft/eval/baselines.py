@@ -8,8 +8,11 @@ classification the majority label — so a variant that merely matches them is s
 
 from __future__ import annotations
 
+from ragft.eval.metrics import parse_label
 from ragft.eval.study_config import StudyConfig, VariantConfig
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM
+from ragft.rag.tasks import DEFAULT_LABELS
+from ragft.types import QAExample
 
 MAJORITY_LABEL = "majority-label"  # the reference that always answers the most common gold label
 NAIVE_STEPS = {"retrieve", "generate"}
@@ -59,3 +62,28 @@ def _free_name(name: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate, n = f"{name}-{n}", n + 1
     return candidate
+
+
+def study_labels(configured: list[str] | None, questions: list[QAExample]) -> tuple[str, ...]:
+    """The labels classification questions choose from: the configured ones, else every gold
+    label seen in the questions given (yes/no/maybe first, in that order)."""
+    if configured:
+        return tuple(configured)
+    seen = {gold_label(q) for q in questions if q.task_type == "classification"}
+    ordered = [label for label in DEFAULT_LABELS if label in seen] + sorted(seen - set(DEFAULT_LABELS))
+    return tuple(ordered) if len(ordered) >= 2 else DEFAULT_LABELS
+
+
+def majority_label_counts(train: list[QAExample], test: list[QAExample]) -> tuple[dict[str, int], str]:
+    """Gold label counts for the majority-label reference: from the training questions when they
+    hold classification questions (honest), else from the test set (said to be optimistic)."""
+    for source, pool in (("train", train), ("test", test)):
+        golds = [gold_label(q) for q in pool if q.task_type == "classification"]
+        if golds:
+            return {label: golds.count(label) for label in dict.fromkeys(golds)}, source
+    return {}, ""
+
+
+def gold_label(question: QAExample) -> str:
+    """A classification question's gold label, normalised ("Yes." → "yes")."""
+    return parse_label(question.answer) or " ".join(question.answer.lower().strip(" .!").split())

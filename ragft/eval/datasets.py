@@ -4,18 +4,24 @@
   qa_id``), with the CUAD clauses of each question attached as gold evidence.
 - ``load_cuad``: CUAD's ``master_clauses.csv`` → one question per contract and clause category.
 
-Generic CSV/JSONL QA files are read by ``ragft.corpus.qa.load_qa_file``.
+Generic CSV/JSONL QA files are read by ``ragft.corpus.qa.load_qa_file``, public formats by
+``ragft.corpus.public_formats``; ``load_dataset`` reads whichever a study's dataset config names.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragft.errors import RagftError
+from ragft.corpus.public_formats import FORMATS as PUBLIC_FORMATS, detect_format, load_public
+from ragft.corpus.qa import load_qa_file
+from ragft.errors import ConfigError, RagftError
+from ragft.eval.study_config import DatasetConfig
 from ragft.types import QAExample
 
 csv.field_size_limit(1 << 30)  # CUAD rows hold whole clause lists in single cells
@@ -146,3 +152,54 @@ def _read_csv(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, str]
             return list(reader)
     except (UnicodeDecodeError, csv.Error) as err:
         raise RagftError(f"{path}: cannot read as UTF-8 CSV ({err})") from None
+
+
+def load_dataset(dataset: DatasetConfig, say: Callable[[str], None] | None = None) -> list[QAExample]:
+    """The questions a dataset config names, sampled and with any task-type override applied.
+
+    ``say`` receives one line per note from a public-format reader (e.g. questions skipped).
+    """
+    kind = detect_format(dataset.path) if dataset.kind == "auto" else dataset.kind
+    if kind == "qa_file":
+        examples = load_qa_file(Path(dataset.path))
+    elif kind in PUBLIC_FORMATS:
+        public = load_public(dataset.path, kind, qrels=dataset.qrels, unanswerable=dataset.unanswerable)
+        examples = public.examples
+        for note in public.notes if say else ():
+            say(note)
+    elif kind == "kdd_lab":
+        examples = load_kdd_lab_qa(Path(dataset.path), Path(dataset.cuad_dir) if dataset.cuad_dir else None,
+                                   scope_to_contract=dataset.scope_to_contract)
+    else:
+        examples = load_cuad(Path(dataset.cuad_dir), question_style=dataset.question_style,
+                             scope_to_contract=dataset.scope_to_contract)
+    examples = split_by_document(examples, dataset.split, dataset.split_share, dataset.seed)
+    if dataset.exclude_docs:
+        examples = [e for e in examples if _document_of(e) not in set(dataset.exclude_docs)]
+    examples = sample(examples, dataset.n, dataset.seed)
+    if dataset.task_type:
+        for example in examples:
+            example.task_type = dataset.task_type
+    if not examples:
+        raise ConfigError(f"{dataset.path or dataset.cuad_dir}: no questions — check the dataset")
+    return examples
+
+
+def split_by_document(examples: list[QAExample], part: str, share: float, seed: int = 0) -> list[QAExample]:
+    """The "train" or "test" part of a split by document (a question follows its document).
+
+    A document is in the test part when the hash of (seed, document id) falls below ``share``:
+    reproducible, and stable when documents are added or removed.
+    """
+    if part == "all":
+        return examples
+
+    def in_test(example: QAExample) -> bool:
+        digest = hashlib.sha256(f"{seed}:{_document_of(example)}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+    return [e for e in examples if in_test(e) == (part == "test")]
+
+
+def _document_of(example: QAExample) -> str:
+    return example.doc_scope or (example.evidence_doc_ids[0] if example.evidence_doc_ids else "")

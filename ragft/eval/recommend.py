@@ -67,7 +67,7 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
         result["questions_needed"] = max(needed) if all(n is not None for n in needed) else None
         reasoning.insert(0, _inconclusive_headline(chosen, cheaper_undecided, result, label, margin))
         return {**result, "status": "inconclusive", "variant": None, "reasoning": reasoning}
-    reasoning.insert(0, _headline(chosen, leader, as_good, eligible, label, margin))
+    reasoning.insert(0, _headline(chosen, leader, as_good, eligible, tests, label, margin))
     if chosen.get("limitation"):
         reasoning.insert(1, f"Note: {chosen['name']} {chosen['limitation']}.")
     return {**result, "status": "recommended", "variant": chosen["name"], "questions_needed": None,
@@ -125,7 +125,8 @@ def _test_sentence(test: dict, variant: dict, primary: str, margin: float) -> st
             f"(p={test['p_as_good']:.3f}) nor worse (p={test['p_different']:.3f}) — {more}.")
 
 
-def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[dict], label: str, margin: float) -> str:
+def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[dict], tests: list[dict], label: str,
+              margin: float) -> str:
     price = _price(chosen)
     if len(eligible) == 1:
         return f"{chosen['name']} is recommended: it is the only eligible variant, at {price}."
@@ -137,7 +138,10 @@ def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[di
                 f"{len(as_good)} variants as good within ±{margin:g}, at {price}.")
     if any(_monthly(v) < _monthly(chosen) for v in eligible):
         return f"{chosen['name']} is recommended: it has the best {label} and every cheaper variant is significantly worse, at {price}."
-    return f"{chosen['name']} is recommended: it has the best {label} and no eligible variant is cheaper, at {price}."
+    undecided = [t["variant"] for t in tests if t["verdict"] == "undecided"]
+    caveat = (f"; {', '.join(undecided)} cannot be told apart from it with these questions, but cost more, so no "
+              "evidence says paying more buys anything") if undecided else ""
+    return f"{chosen['name']} is recommended: it has the best {label} and is the cheapest eligible variant{caveat}, at {price}."
 
 
 def _inconclusive_headline(chosen: dict, undecided: list[dict], result: dict, label: str, margin: float) -> str:

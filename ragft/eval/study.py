@@ -17,11 +17,8 @@ and an interrupted run resumes from the last saved batch.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,78 +28,29 @@ from rich.markup import escape
 from pydantic import ValidationError
 
 from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, describe_validation_error
-from ragft.corpus import load_folder, load_qa_file, make_chunker
+from ragft.corpus import load_folder, make_chunker
 from ragft.corpus.checks import degenerate_answer_warnings, say_warnings, unknown_document_warnings, where
-from ragft.corpus.public_formats import FORMATS as PUBLIC_FORMATS, detect_format, load_corpus, load_public
+from ragft.corpus.public_formats import load_corpus
 from ragft.errors import ConfigError, RagftError
-from ragft.eval.datasets import load_cuad, load_kdd_lab_qa, sample
+from ragft.eval.baselines import majority_label_counts, study_labels
+from ragft.eval.datasets import load_dataset, sample
 from ragft.eval.evidence import EvidenceSpan, locate_all
 from ragft.eval.hygiene import assert_no_overlap
-from ragft.eval.metrics import parse_label
+from ragft.eval.records import (
+    RECORD_FORMAT, append_records, content_hash, make_record, question_hash, read_records,
+)
 from ragft.eval.progress import StudyProgress
-from ragft.eval.study_config import DatasetConfig, StudyConfig, VariantConfig
+from ragft.eval.study_config import StudyConfig, VariantConfig
 from ragft.eval.timing import BatchTimer
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
-from ragft.rag.tasks import DEFAULT_LABELS, AnswerFormat, answer_format
+from ragft.rag.tasks import DEFAULT_LABELS, answer_format
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
 from ragft.models.progress import on_generated
-from ragft.types import Answer, Document, QAExample
+from ragft.types import Document, QAExample
 from ragft.workspace import Workspace, ingest
 
-RECORD_FORMAT = 1  # bump when a record's meaning changes, to invalidate caches
 STEPS_USING_TRAIN = {"example_queries"}  # their answers depend on the training set's content
-
-
-def load_dataset(dataset: DatasetConfig, say: Callable[[str], None] | None = None) -> list[QAExample]:
-    """The questions a dataset config names, sampled and with any task-type override applied.
-
-    ``say`` receives one line per note from a public-format reader (e.g. questions skipped).
-    """
-    kind = detect_format(dataset.path) if dataset.kind == "auto" else dataset.kind
-    if kind == "qa_file":
-        examples = load_qa_file(Path(dataset.path))
-    elif kind in PUBLIC_FORMATS:
-        public = load_public(dataset.path, kind, qrels=dataset.qrels, unanswerable=dataset.unanswerable)
-        examples = public.examples
-        for note in public.notes if say else ():
-            say(note)
-    elif kind == "kdd_lab":
-        examples = load_kdd_lab_qa(Path(dataset.path), Path(dataset.cuad_dir) if dataset.cuad_dir else None,
-                                   scope_to_contract=dataset.scope_to_contract)
-    else:
-        examples = load_cuad(Path(dataset.cuad_dir), question_style=dataset.question_style,
-                             scope_to_contract=dataset.scope_to_contract)
-    examples = split_by_document(examples, dataset.split, dataset.split_share, dataset.seed)
-    if dataset.exclude_docs:
-        examples = [e for e in examples if _document_of(e) not in set(dataset.exclude_docs)]
-    examples = sample(examples, dataset.n, dataset.seed)
-    if dataset.task_type:
-        for example in examples:
-            example.task_type = dataset.task_type
-    if not examples:
-        raise ConfigError(f"{dataset.path or dataset.cuad_dir}: no questions — check the dataset")
-    return examples
-
-
-def split_by_document(examples: list[QAExample], part: str, share: float, seed: int = 0) -> list[QAExample]:
-    """The "train" or "test" part of a split by document (a question follows its document).
-
-    A document is in the test part when the hash of (seed, document id) falls below ``share``:
-    reproducible, and stable when documents are added or removed.
-    """
-    if part == "all":
-        return examples
-
-    def in_test(example: QAExample) -> bool:
-        digest = hashlib.sha256(f"{seed}:{_document_of(example)}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-    return [e for e in examples if in_test(e) == (part == "test")]
-
-
-def _document_of(example: QAExample) -> str:
-    return example.doc_scope or (example.evidence_doc_ids[0] if example.evidence_doc_ids else "")
 
 
 @dataclass
@@ -310,7 +258,7 @@ class StudyRunner:
 
     def corpus_fingerprint(self) -> str:
         docs = self.documents().documents
-        return _hash(sorted((d.doc_id, d.metadata.get("content_sha256", "")) for d in docs))
+        return content_hash(sorted((d.doc_id, d.metadata.get("content_sha256", "")) for d in docs))
 
     # ------------------------------------------------------------------ the run
     def run(self) -> StudyRun:
@@ -351,22 +299,10 @@ class StudyRunner:
             self.config.variants.append(reference)
 
     def labels(self, questions: list[QAExample]) -> tuple[str, ...]:
-        """The labels classification questions choose from: the config's, else every gold label
-        seen in the train and test sets (yes/no/maybe first, in that order)."""
-        if self.config.labels:
-            return tuple(self.config.labels)
-        seen = {_gold_label(q) for q in [*questions, *self.train_examples()] if q.task_type == "classification"}
-        ordered = [label for label in DEFAULT_LABELS if label in seen] + sorted(seen - set(DEFAULT_LABELS))
-        return tuple(ordered) if len(ordered) >= 2 else DEFAULT_LABELS
+        return study_labels(self.config.labels, [*questions, *self.train_examples()])
 
     def label_counts(self, questions: list[QAExample]) -> tuple[dict[str, int], str]:
-        """Gold label counts for the majority-label reference: from the train set when it has
-        classification questions (honest), else from the test set (says so: optimistic)."""
-        for source, pool in (("train", self.train_examples()), ("test", questions)):
-            golds = [_gold_label(q) for q in pool if q.task_type == "classification"]
-            if golds:
-                return {label: golds.count(label) for label in dict.fromkeys(golds)}, source
-        return {}, ""
+        return majority_label_counts(self.train_examples(), questions)
 
     def _resources_for(self, variant: VariantConfig, resources: StudyResources) -> StudyResources:
         """The shared resources, with the variant's fine-tuned embedder (and its indexes) when it has one."""
@@ -398,7 +334,7 @@ class StudyRunner:
         from ragft.eval.judge import Judge, JudgeOutcome
 
         name = self.config.judge.llm
-        fingerprint = _hash(self.config.models[name].model_dump(exclude={"batch_size", "timeout_s", "max_retries"}))
+        fingerprint = content_hash(self.config.models[name].model_dump(exclude={"batch_size", "timeout_s", "max_retries"}))
         judge = Judge(self.llm(name), fingerprint, self.config.judge.repeats,
                       self.output_dir / "records" / "judge-cache.jsonl")
         outcome = JudgeOutcome()
@@ -426,7 +362,7 @@ class StudyRunner:
         return len(train)
 
     def _index_key(self, chunker: ChunkerConfig, embedder: str | None = None) -> str:
-        return _hash({"chunker": chunker.model_dump(), "embedder": self._embedder_identity(embedder)})[:12]
+        return content_hash({"chunker": chunker.model_dump(), "embedder": self._embedder_identity(embedder)})[:12]
 
     def _embedder_identity(self, name: str | None) -> dict:
         """What determines the embedder's vectors: its config, or for a fine-tuned one its cache
@@ -442,21 +378,21 @@ class StudyRunner:
                   "embedder": self._embedder_identity(variant.embedder), "corpus": fingerprint,
                   "chunker": (variant.chunker or self.config.chunker).model_dump()}
         if any(step.name in STEPS_USING_TRAIN for step in variant.pipeline):
-            recipe["train"] = _hash([(q.question, q.answers, q.evidence_texts) for q in self.train_examples()])
+            recipe["train"] = content_hash([(q.question, q.answers, q.evidence_texts) for q in self.train_examples()])
         if variant.type in USES_LLM:
             recipe["llm"] = self.config.models[variant.llm].model_dump(exclude={"batch_size", "timeout_s", "max_retries"})
             version = self.model_version(variant.llm)
             if version is not None:  # a registry name could be reused after the registry is wiped
                 recipe["model_version"] = [version.name, version.data_sha256, version.created_at]
-        return _hash(recipe)[:12]
+        return content_hash(recipe)[:12]
 
     def _run_variant(self, variant: VariantConfig, questions: list[QAExample], fingerprint: str,
                      resources: StudyResources) -> list[dict]:
         path = self.output_dir / "records" / f"{variant.name}-{self.variant_key(variant, fingerprint)}.jsonl"
-        done = _read_records(path)
+        done = read_records(path)
         labels = self.labels(questions)
         formats = {q.qid: answer_format(q.task_type, labels) for q in questions}
-        todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != _question_hash(q, formats[q.qid])]
+        todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != question_hash(q, formats[q.qid])]
         if todo:
             answerer = build_answerer(variant, resources)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -469,67 +405,13 @@ class StudyRunner:
                         answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch],
                                                         [formats[q.qid] for q in batch])
                     timing = timer.stop(len(batch))
-                    fresh = [_record(q, a, formats[q.qid], timing) for q, a in zip(batch, answers)]
-                    _append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
+                    fresh = [make_record(q, a, formats[q.qid], timing) for q, a in zip(batch, answers)]
+                    append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
                     done.update({r["qid"]: r for r in fresh})
                     task.update(len(questions) - len(todo) + start + len(batch))
         else:
             self.console.print(f"{variant.name}: all {len(questions)} answers cached")
         return [done[q.qid] for q in questions]
-
-
-def _record(question: QAExample, answer: Answer, answer_format: AnswerFormat | None = None,
-            timing: dict | None = None) -> dict:
-    return {
-        **(timing or {}),
-        "qid": question.qid, "question_hash": _question_hash(question, answer_format), "question": question.question,
-        "golds": question.answers, "answer": answer.text,
-        "retrieved": [{"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "start": h.chunk.start,
-                       "end": h.chunk.end, "score": round(h.score, 6), "text": h.chunk.text} for h in answer.hits],
-        "latency_s": sum(answer.timings.values()), "timings": answer.timings,
-        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-        "llm_calls": answer.llm_calls, "trace": answer.trace,
-    }
-
-
-def _question_hash(question: QAExample, answer_format: AnswerFormat | None = None) -> str:
-    """What a cached answer depends on besides the variant: the question, its scope and — only
-    when there is one — the answer format asked for (so older caches of other tasks stay valid)."""
-    parts = [question.question, question.doc_scope]
-    if answer_format is not None:
-        parts.append(answer_format.fingerprint())
-    return _hash(parts)[:16]
-
-
-def _gold_label(question: QAExample) -> str:
-    """A classification question's gold label, normalised ("Yes." → "yes")."""
-    return parse_label(question.answer) or " ".join(question.answer.lower().strip(" .!").split())
-
-
-def _read_records(path: Path) -> dict[str, dict]:
-    """Saved records by qid; a torn last line (a crash mid-write) is ignored, not fatal."""
-    records = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-                records[record["qid"]] = record
-            except (ValueError, KeyError, TypeError):
-                continue
-    return records
-
-
-def _append_records(path: Path, records: list[dict]) -> None:
-    import os
-
-    with open(path, "a", encoding="utf-8") as out:
-        out.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _hash(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _within_batch(task, size: int):

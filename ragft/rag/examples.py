@@ -16,7 +16,6 @@ refuses a test set whose questions overlap the training set within a document.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
