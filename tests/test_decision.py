@@ -78,7 +78,7 @@ def test_a_truly_better_dear_variant_wins_when_the_cheap_one_is_shown_worse():
 
 
 def test_references_and_variants_that_cannot_answer_are_never_recommended():
-    columns = {"majority": [1.0] * 40, "extractive": [0.9] * 40, "rag": _draws(0.5, 40, 6)}
+    columns = {"majority": [0.3] * 40, "extractive": [0.9] * 40, "rag": _draws(0.5, 40, 6)}
     variants, scores = _study(columns, {"majority": 0.0, "extractive": 0.1, "rag": 3.0},
                               majority={"reference": True}, extractive={"cannot_answer": "it cannot give a label"})
     verdict = recommend(variants, scores, "token_f1", {})
@@ -150,3 +150,18 @@ def test_cost_is_priced_from_quiet_batches_and_busy_ones_are_flagged():
     assert all_busy["seconds_per_query"] == pytest.approx(9.0) and all_busy["method"] == "mean of busy batches"
     legacy = robust_seconds_per_query([{"latency_s": 2.0}, {"latency_s": 4.0}])  # records before batch timing
     assert legacy["seconds_per_query"] == pytest.approx(3.0) and legacy["method"] == "mean"
+
+
+def test_a_pipeline_significantly_below_the_majority_label_is_not_recommended():
+    truth = [1.0] * 30 + [0.0] * 10  # the majority label is right 3 times in 4
+    rag = [1.0, 0.0] * 20  # right half the time
+    variants, scores = _study({"majority-label": truth, "rag": rag}, {"majority-label": 0.0, "rag": 3.0},
+                              **{"majority-label": {"reference": True}})
+    verdict = recommend(variants, scores, "token_f1", {})
+    assert verdict["status"] == "none" and verdict["variant"] is None
+    assert verdict["reasoning"][0].startswith("No recommendation: rag scores below the majority-label reference")
+    close = [1.0, 0.0] * 15 + [1.0] * 9 + [0.0]  # 0.6 vs 0.75 on 40 questions: below, not significantly
+    variants, scores = _study({"majority-label": truth, "rag": close}, {"majority-label": 0.0, "rag": 3.0},
+                              **{"majority-label": {"reference": True}})
+    verdict = recommend(variants, scores, "token_f1", {})
+    assert verdict["status"] == "recommended" and verdict["reasoning"][1].startswith("Caution: rag scores below")

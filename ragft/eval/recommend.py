@@ -67,11 +67,36 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
         result["questions_needed"] = max(needed) if all(n is not None for n in needed) else None
         reasoning.insert(0, _inconclusive_headline(chosen, cheaper_undecided, result, label, margin))
         return {**result, "status": "inconclusive", "variant": None, "reasoning": reasoning}
+    below = _below_references(chosen, variants, scores, primary, alpha)
+    if any(significant for _, significant, _ in below):
+        reference, _, sentence = next(b for b in below if b[1])
+        reasoning.insert(0, f"No recommendation: {sentence} — no variant here does better than that trivial answer.")
+        return {**result, "status": "none", "variant": None, "questions_needed": None, "reasoning": reasoning}
     reasoning.insert(0, _headline(chosen, leader, as_good, eligible, tests, label, margin))
+    for _, _, sentence in below:
+        reasoning.insert(1, f"Caution: {sentence}.")
     if chosen.get("limitation"):
         reasoning.insert(1, f"Note: {chosen['name']} {chosen['limitation']}.")
     return {**result, "status": "recommended", "variant": chosen["name"], "questions_needed": None,
             "reasoning": reasoning}
+
+
+def _below_references(chosen: dict, variants: list[dict], scores: dict[str, list[dict]], primary: str,
+                      alpha: float) -> list[tuple[str, bool, str]]:
+    """Trivial references (the majority label) that score above the chosen variant: (name,
+    significantly above?, sentence). A pipeline worse than a constant answer is no recommendation."""
+    found = []
+    for reference in (v for v in variants if v.get("reference") and primary in v.get("metrics", {})):
+        pairs = [(a[primary], b[primary]) for a, b in zip(scores.get(chosen["name"], []), scores.get(reference["name"], []))
+                 if primary in a and primary in b]
+        if len(pairs) < 2 or _mean(reference, primary) <= _mean(chosen, primary):
+            continue
+        ours, theirs = zip(*pairs)
+        comparison = paired_bootstrap(ours, theirs, names=(chosen["name"], reference["name"]), alpha=alpha)
+        found.append((reference["name"], comparison.significant,
+                      f"{chosen['name']} scores below the {reference['name']} reference on {LABELS.get(primary, primary)} "
+                      f"({_mean(chosen, primary):.3f} vs {_mean(reference, primary):.3f}, p={comparison.p_value:.3f})"))
+    return found
 
 
 def _decision_tests(leader: dict, eligible: list[dict], scores: dict[str, list[dict]], primary: str,
