@@ -165,3 +165,21 @@ def test_a_pipeline_significantly_below_the_majority_label_is_not_recommended():
                               **{"majority-label": {"reference": True}})
     verdict = recommend(variants, scores, "token_f1", {})
     assert verdict["status"] == "recommended" and verdict["reasoning"][1].startswith("Caution: rag scores below")
+
+
+def test_cost_drivers_name_the_component_and_say_when_it_is_an_assumption():
+    from ragft.eval.study_cost import add_modelled_costs, cost_drivers
+
+    config = _config([{"name": "cb", "type": "closed_book", "llm": "small"}, {"name": "rag", "type": "rag", "llm": "small"}],
+                     cost={"hardware_usd_per_hour": 1.0, "retrieval_usd_per_hour": 0.10, "queries_per_month": 1000})
+    variants = [{"name": "cb", "type": "closed_book", "metrics": {"token_f1": {"mean": 0.2}},
+                 "cost": {"seconds_per_query": 1.0, "prompt_tokens_per_query": 40, "completion_tokens_per_query": 20}},
+                {"name": "rag", "type": "rag", "metrics": {"token_f1": {"mean": 0.4}},
+                 "cost": {"seconds_per_query": 1.2, "prompt_tokens_per_query": 900, "completion_tokens_per_query": 20}}]
+    add_modelled_costs(variants, config, "token_f1")
+    rag = variants[1]["cost"]
+    assert rag["breakdown"]["retrieval"] == pytest.approx(74.40) and rag["breakdown"]["serving"] == pytest.approx(1000 * 1.2 / 3600)
+    assert rag["return_per_month"] == pytest.approx(1000 * 0.4 * 0.10)  # the default value of a right answer
+    (sentence,) = cost_drivers("cb", variants, config)
+    assert sentence.startswith("rag costs $74.46 a month more than cb; retrieval hosting makes $+74.40 of it")
+    assert "an assumption: $0.1/h billed around the clock" in sentence

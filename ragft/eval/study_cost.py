@@ -146,8 +146,9 @@ def cost_drivers(chosen: str | None, variants: list[dict], config: StudyConfig) 
         if abs(gap) < 0.005:
             continue
         total_gap = other["cost"]["monthly"] - by_name[chosen]["cost"]["monthly"]
-        sentences.append(f"{chosen} vs {name}: {COMPONENTS[component]} makes ${gap:+,.2f} of the ${total_gap:+,.2f} "
-                         f"monthly difference{_assumption(component, config)}.")
+        more_or_less = "more" if total_gap >= 0 else "less"
+        sentences.append(f"{name} costs ${abs(total_gap):,.2f} a month {more_or_less} than {chosen}; "
+                         f"{COMPONENTS[component]} makes ${gap:+,.2f} of it{_assumption(component, config)}.")
     return sentences
 
 
