@@ -280,3 +280,18 @@ def test_plan_estimates_questions_without_running_anything(tmp_path):
     assert "Questions needed on token F1" in result.stdout and "assumed for a graded score" in result.stdout
     assert "This test set has 4 questions: it cannot reliably detect" in result.stdout
     assert not (tmp_path / "run").exists()
+
+
+def test_an_index_a_step_builds_shows_its_progress_too(tmp_path, embedder):
+    """A sentence-window step embeds every sentence of the corpus once (minutes on a big corpus):
+    the study shows that work as it shows its own indexing."""
+    import io
+
+    from rich.console import Console
+
+    window = {"name": "window", "type": "extractive", "pipeline": [{"name": "sentence_window", "params": {"window": 1}}]}
+    path = write_study(tmp_path, [window], add_references=False)
+    out = io.StringIO()
+    StudyRunner(load_study_config(path), console=Console(file=out, width=100)).run()
+    finished = [line for line in out.getvalue().splitlines() if line.startswith("embedding chunks") and "(100%)" in line]
+    assert len(finished) == 2, out.getvalue()  # the study's chunk index, then the step's sentence index

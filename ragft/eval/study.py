@@ -44,7 +44,7 @@ from ragft.eval.study_config import StudyConfig, VariantConfig
 from ragft.eval.timing import BatchTimer
 from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
 from ragft.rag.tasks import DEFAULT_LABELS, answer_format
-from ragft.index.store import HybridIndex
+from ragft.index.store import HybridIndex, on_indexing
 from ragft.models import load_embedder, load_llm
 from ragft.models.progress import on_generated
 from ragft.types import Document, QAExample
@@ -394,9 +394,11 @@ class StudyRunner:
         formats = {q.qid: answer_format(q.task_type, labels) for q in questions}
         todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != question_hash(q, formats[q.qid])]
         if todo:
-            answerer = build_answerer(variant, resources)
+            with StudyProgress(self.console) as progress, on_indexing(progress.stages()):
+                # A step may index the corpus once here (sentence windows, hypothetical questions…): minutes.
+                answerer = build_answerer(variant, resources)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with StudyProgress(self.console) as progress:
+            with StudyProgress(self.console) as progress, on_indexing(progress.stages()):
                 task = progress.add(variant.name, total=len(questions), completed=len(questions) - len(todo))
                 for start in range(0, len(todo), self.config.batch_size):
                     batch = todo[start:start + self.config.batch_size]

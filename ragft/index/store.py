@@ -24,7 +24,9 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,19 @@ from ragft.types import Chunk, Document, Hit
 FORMAT_VERSION = 1
 EMBED_SLICE = 512  # texts per embed call when a caller follows progress (one call otherwise)
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
+# Indexes built deep inside a pipeline step (sentence windows, hypothetical questions…) report to
+# whoever set this around the work (the study), without a callback threaded through every step.
+_INDEXING_HOOK: ContextVar[ProgressCallback | None] = ContextVar("ragft_indexing_hook", default=None)
+
+
+@contextmanager
+def on_indexing(callback: ProgressCallback) -> Iterator[None]:
+    """Every ``HybridIndex.build`` inside this block without its own ``on_progress`` reports here."""
+    token = _INDEXING_HOOK.set(callback)
+    try:
+        yield
+    finally:
+        _INDEXING_HOOK.reset(token)
 
 
 @dataclass
@@ -89,6 +104,7 @@ class HybridIndex:
         ``on_progress(stage, done, total)`` reports chunking per document and embedding per slice
         of chunks, for a caller with its own display (the study); ``progress`` is the CLI's bar.
         """
+        on_progress = on_progress or _INDEXING_HOOK.get()
         started = time.perf_counter()
         stats = IngestStats(documents=len(documents))
         reusable = previous if _compatible(previous, embedder, chunker_config) else None
