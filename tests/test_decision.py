@@ -74,7 +74,7 @@ def test_a_truly_better_dear_variant_wins_when_the_cheap_one_is_shown_worse():
     variants, scores = _study(columns, {"better": 50.0, "cheap": 1.0})
     verdict = recommend(variants, scores, "token_f1", {})
     assert verdict["status"] == "recommended" and verdict["variant"] == "better"
-    assert "every cheaper variant is significantly worse" in verdict["reasoning"][0]
+    assert "every clearly cheaper variant is significantly worse" in verdict["reasoning"][0]
 
 
 def test_references_and_variants_that_cannot_answer_are_never_recommended():
@@ -183,3 +183,13 @@ def test_cost_drivers_name_the_component_and_say_when_it_is_an_assumption():
     (sentence,) = cost_drivers("cb", variants, config)
     assert sentence.startswith("rag costs $74.46 a month more than cb; retrieval hosting makes $+74.40 of it")
     assert "an assumption: $0.1/h billed around the clock" in sentence
+
+
+def test_costs_within_the_tolerance_count_as_the_same_price():
+    # The cheaper variant is undecided but only 5% cheaper: timing noise, not a reason to hesitate.
+    columns = {"dear": _draws(0.45, 12, 3), "cheap": _draws(0.30, 12, 4)}
+    variants, scores = _study(columns, {"dear": 1.05, "cheap": 1.0})
+    verdict = recommend(variants, scores, "token_f1", {})
+    assert verdict["status"] == "recommended" and verdict["variant"] == "dear"
+    assert "cheap cost about the same (within 10%) and cannot be told apart" in verdict["reasoning"][0]
+    assert recommend(variants, scores, "token_f1", {}, cost_tolerance=0.0)["status"] == "inconclusive"

@@ -9,8 +9,9 @@ tested against it on the same questions, one Holm-corrected family ("decision: v
   is above −margin), even if slightly lower;
 * **undecided** — neither: these questions cannot tell.
 
-The recommendation is the cheapest of the leader and the "as good" variants. When a *cheaper*
-variant is undecided, the study cannot say whether the extra cost buys anything: the verdict is
+The recommendation is the cheapest of the leader and the "as good" variants (costs within 10% of
+each other count as equal, and then the better one is taken). When a clearly *cheaper* variant
+is undecided, the study cannot say whether the extra cost buys anything: the verdict is
 "inconclusive" with the number of questions that would likely decide it (from the observed
 spread of the differences), never "cheapest wins" by default. Every step is returned as a
 sentence, so the report shows why, not just what.
@@ -26,6 +27,9 @@ from ragft.eval.stats import holm_bonferroni, non_inferiority, paired_bootstrap
 # similarity of embeddings is compressed near its mean, so its margin is smaller.
 DEFAULT_MARGIN = 0.05
 METRIC_MARGINS = {"semantic_similarity": 0.02}
+# Monthly costs within this share of each other count as the same price: seconds per query
+# measured twice on one machine differ by this much, so a smaller gap is no reason to prefer one.
+COST_TOLERANCE = 0.10
 
 
 def default_margin(metric: str) -> float:
@@ -33,7 +37,8 @@ def default_margin(metric: str) -> float:
 
 
 def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str, constraints: dict,
-              margin: float | None = None, alpha: float = 0.05, power: float = 0.8) -> dict:
+              margin: float | None = None, alpha: float = 0.05, power: float = 0.8,
+              cost_tolerance: float = COST_TOLERANCE) -> dict:
     label = LABELS.get(primary, primary)
     margin = default_margin(primary) if margin is None else margin
     reasoning, eligible = [], []
@@ -58,8 +63,12 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
     for test in tests:
         reasoning.append(_test_sentence(test, by_name[test["variant"]], primary, margin))
     as_good = [leader] + [by_name[t["variant"]] for t in tests if t["verdict"] == "as_good"]
-    chosen = min(as_good, key=lambda v: (_monthly(v), -_mean(v, primary)))
-    cheaper_undecided = [t for t in tests if t["verdict"] == "undecided" and _monthly(by_name[t["variant"]]) < _monthly(chosen)]
+    cheapest = min(_monthly(v) for v in as_good)
+    # Among the as-good variants that cost about the least, the best; "about": within the tolerance.
+    chosen = max((v for v in as_good if _monthly(v) <= cheapest * (1 + cost_tolerance)),
+                 key=lambda v: (_mean(v, primary), -_monthly(v)))
+    cheaper_undecided = [t for t in tests if t["verdict"] == "undecided"
+                         and _monthly(by_name[t["variant"]]) < _monthly(chosen) * (1 - cost_tolerance)]
     result = {**base, "family": family, "leader": chosen["name"], "tests": tests,
               "tied_with_best": [v["name"] for v in as_good], "n_questions": _n_questions(scores, leader, primary)}
     if cheaper_undecided:
@@ -72,7 +81,7 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
         reference, _, sentence = next(b for b in below if b[1])
         reasoning.insert(0, f"No recommendation: {sentence} — no variant here does better than that trivial answer.")
         return {**result, "status": "none", "variant": None, "questions_needed": None, "reasoning": reasoning}
-    reasoning.insert(0, _headline(chosen, leader, as_good, eligible, tests, label, margin))
+    reasoning.insert(0, _headline(chosen, leader, as_good, eligible, tests, label, margin, cost_tolerance))
     for _, _, sentence in below:
         reasoning.insert(1, f"Caution: {sentence}.")
     if chosen.get("limitation"):
@@ -151,22 +160,32 @@ def _test_sentence(test: dict, variant: dict, primary: str, margin: float) -> st
 
 
 def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[dict], tests: list[dict], label: str,
-              margin: float) -> str:
+              margin: float, tolerance: float) -> str:
     price = _price(chosen)
     if len(eligible) == 1:
         return f"{chosen['name']} is recommended: it is the only eligible variant, at {price}."
     if chosen is not leader:
         return (f"{chosen['name']} is recommended: it is the cheapest of the {len(as_good)} variants shown to be as "
                 f"good as the best ({leader['name']}) on {label} within ±{margin:g}, at {price}.")
+    own = _monthly(chosen)
+    by_name = {v["name"]: v for v in eligible}
+    undecided = [by_name[t["variant"]] for t in tests if t["verdict"] == "undecided"]
+    near = [v["name"] for v in undecided if abs(_monthly(v) - own) <= own * tolerance]
+    dearer = [v["name"] for v in undecided if _monthly(v) > own * (1 + tolerance)]
+    clearly_cheaper = any(_monthly(v) < own * (1 - tolerance) for v in eligible)
+    parts = [f"it has the best {label}"]
+    parts.append("every clearly cheaper variant is significantly worse" if clearly_cheaper
+                 else "no eligible variant is clearly cheaper")
     if len(as_good) > 1:
-        return (f"{chosen['name']} is recommended: it has the best {label} and is the cheapest of the "
-                f"{len(as_good)} variants as good within ±{margin:g}, at {price}.")
-    if any(_monthly(v) < _monthly(chosen) for v in eligible):
-        return f"{chosen['name']} is recommended: it has the best {label} and every cheaper variant is significantly worse, at {price}."
-    undecided = [t["variant"] for t in tests if t["verdict"] == "undecided"]
-    caveat = (f"; {', '.join(undecided)} cannot be told apart from it with these questions, but cost more, so no "
-              "evidence says paying more buys anything") if undecided else ""
-    return f"{chosen['name']} is recommended: it has the best {label} and is the cheapest eligible variant{caveat}, at {price}."
+        parts.append(f"{', '.join(v['name'] for v in as_good if v is not chosen)} are as good within ±{margin:g} but "
+                     "cost about the same or more")
+    if near:
+        parts.append(f"{', '.join(near)} cost about the same (within {tolerance:.0%}) and cannot be told apart from it "
+                     "with these questions")
+    if dearer:
+        parts.append(f"{', '.join(dearer)} cannot be told apart from it either but cost more, so no evidence says "
+                     "paying more buys anything")
+    return f"{chosen['name']} is recommended: {'; '.join(parts)} — at {price}."
 
 
 def _inconclusive_headline(chosen: dict, undecided: list[dict], result: dict, label: str, margin: float) -> str:

@@ -86,7 +86,8 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
     comparisons = compare_to_baselines(scores, baselines, compared)
     decision = config.decision
     recommendation = recommend(variants, scores, primary, config.constraints.model_dump(),
-                               margin=decision.margin, alpha=decision.alpha, power=decision.power)
+                               margin=decision.margin, alpha=decision.alpha, power=decision.power,
+                               cost_tolerance=decision.cost_tolerance)
     recommendation["cost_drivers"] = cost_drivers(recommendation.get("variant") or recommendation.get("leader"),
                                                   variants, config)
     return {

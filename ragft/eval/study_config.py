@@ -150,12 +150,14 @@ class CostAssumptions(_Strict):
 
 class DecisionConfig(_Strict):
     """How the recommendation decides "as good as": an equivalence margin on the primary metric
-    (absolute, 0–1 scale; None = the metric's default, 0.05 for most), the tests' level, and the
-    power the "questions needed" estimate aims for."""
+    (absolute, 0–1 scale; None = the metric's default, 0.05 for most), the tests' level, the
+    power the "questions needed" estimate aims for, and how close two monthly costs must be to
+    count as the same price (timing noise is about 10%)."""
 
     margin: float | None = Field(None, ge=0, le=1)
     alpha: float = Field(0.05, gt=0, lt=1)
     power: float = Field(0.8, gt=0, lt=1)
+    cost_tolerance: float = Field(0.10, ge=0, lt=1)  # monthly costs this close count as the same price
 
 
 class ConstraintsConfig(_Strict):
