@@ -191,5 +191,5 @@ def test_costs_within_the_tolerance_count_as_the_same_price():
     variants, scores = _study(columns, {"dear": 1.05, "cheap": 1.0})
     verdict = recommend(variants, scores, "token_f1", {})
     assert verdict["status"] == "recommended" and verdict["variant"] == "dear"
-    assert "cheap cost about the same (within 10%) and cannot be told apart" in verdict["reasoning"][0]
+    assert "cheap costs about the same (within 10%) and cannot be told apart" in verdict["reasoning"][0]
     assert recommend(variants, scores, "token_f1", {}, cost_tolerance=0.0)["status"] == "inconclusive"

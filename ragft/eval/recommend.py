@@ -176,16 +176,25 @@ def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[di
     parts = [f"it has the best {label}"]
     parts.append("every clearly cheaper variant is significantly worse" if clearly_cheaper
                  else "no eligible variant is clearly cheaper")
-    if len(as_good) > 1:
-        parts.append(f"{', '.join(v['name'] for v in as_good if v is not chosen)} are as good within ±{margin:g} but "
-                     "cost about the same or more")
+    others = [v["name"] for v in as_good if v is not chosen]
+    if others:
+        parts.append(f"{_names(others, 'is', 'are')} as good within ±{margin:g} but {_verb(others, 'costs', 'cost')} "
+                     "about the same or more")
     if near:
-        parts.append(f"{', '.join(near)} cost about the same (within {tolerance:.0%}) and cannot be told apart from it "
-                     "with these questions")
+        parts.append(f"{_names(near, 'costs', 'cost')} about the same (within {tolerance:.0%}) and cannot be told "
+                     "apart from it with these questions")
     if dearer:
-        parts.append(f"{', '.join(dearer)} cannot be told apart from it either but cost more, so no evidence says "
-                     "paying more buys anything")
+        parts.append(f"{', '.join(dearer)} cannot be told apart from it either but {_verb(dearer, 'costs', 'cost')} "
+                     "more, so no evidence says paying more buys anything")
     return f"{chosen['name']} is recommended: {'; '.join(parts)} — at {price}."
+
+
+def _verb(names: list[str], singular: str, plural: str) -> str:
+    return singular if len(names) == 1 else plural
+
+
+def _names(names: list[str], singular: str, plural: str) -> str:
+    return f"{', '.join(names)} {_verb(names, singular, plural)}"
 
 
 def _inconclusive_headline(chosen: dict, undecided: list[dict], result: dict, label: str, margin: float) -> str:
