@@ -184,8 +184,8 @@ def _headline(chosen: dict, leader: dict, as_good: list[dict], eligible: list[di
         parts.append(f"{_names(near, 'costs', 'cost')} about the same (within {tolerance:.0%}) and cannot be told "
                      "apart from it with these questions")
     if dearer:
-        parts.append(f"{', '.join(dearer)} cannot be told apart from it either but {_verb(dearer, 'costs', 'cost')} "
-                     "more, so no evidence says paying more buys anything")
+        parts.append(f"{', '.join(dearer)} cannot be told apart from it with these questions but "
+                     f"{_verb(dearer, 'costs', 'cost')} more, so no evidence says paying more buys anything")
     return f"{chosen['name']} is recommended: {'; '.join(parts)} — at {price}."
 
 

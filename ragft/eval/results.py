@@ -140,7 +140,7 @@ def _variant_entry(variant: VariantConfig, config: StudyConfig, run: StudyRun, s
         if PRIMARY_BY_TASK.get(task) == primary and task in counts:
             entry["cannot_answer"] = reason
         elif task in counts:  # eligible, but some questions are beyond it: the verdict says so
-            entry["limitation"] = f"{reason}, so its {counts[task]} {task} questions score 0"
+            entry["limitation"] = f"{reason.removeprefix('it ')}, so its {counts[task]} {task} questions score 0"
     return entry
 
 
