@@ -193,3 +193,13 @@ def test_costs_within_the_tolerance_count_as_the_same_price():
     assert verdict["status"] == "recommended" and verdict["variant"] == "dear"
     assert "cheap costs about the same (within 10%) and cannot be told apart" in verdict["reasoning"][0]
     assert recommend(variants, scores, "token_f1", {}, cost_tolerance=0.0)["status"] == "inconclusive"
+
+
+def test_baselines_and_references_run_the_base_model_not_a_fine_tuned_one():
+    config = _config([{"name": "sft-cb", "type": "closed_book", "llm": "sft"},
+                      {"name": "sft-rag", "type": "rag", "llm": "sft"}],
+                     finetune={"sft": {"from_model": "small"}})
+    (reference, _) = missing_references(config)
+    assert (reference.name, reference.type, reference.llm) == ("closed-book", "closed_book", "small")
+    config.variants.append(reference)
+    assert default_baselines(config) == ["closed-book"]

@@ -26,11 +26,16 @@ def default_baselines(config: StudyConfig, has_classification: bool = False) -> 
     if config.baselines:
         chosen = [config.baseline, *config.baselines]
     else:
-        closed = next((v.name for v in config.variants if v.type == "closed_book"), None)
-        naive = next((v.name for v in config.variants if is_naive_rag(v)), None)
+        # Baselines run the base model: "does fine-tuning beat the model as it came?"
+        closed = next((v.name for v in config.variants if v.type == "closed_book" and not _fine_tuned(config, v)), None)
+        naive = next((v.name for v in config.variants if is_naive_rag(v) and not _fine_tuned(config, v)), None)
         chosen = [config.baseline, closed, naive]
     chosen = list(dict.fromkeys(b for b in chosen if b in names)) or names[:1]
     return chosen + ([MAJORITY_LABEL] if has_classification else [])
+
+
+def _fine_tuned(config: StudyConfig, variant: VariantConfig) -> bool:
+    return variant.llm in config.finetune
 
 
 def is_naive_rag(variant: VariantConfig) -> bool:
@@ -44,10 +49,11 @@ def missing_references(config: StudyConfig) -> list[VariantConfig]:
     names = {v.name for v in config.variants}
     references = []
     generating = [v for v in config.variants if v.type in USES_LLM]
-    if generating and not any(v.type == "closed_book" for v in config.variants):
-        name = _free_name("closed-book", names)
-        references.append(VariantConfig(name=name, type="closed_book", llm=generating[0].llm,
-                                         description="reference: the model alone, no retrieval"))
+    if generating and not any(v.type == "closed_book" and not _fine_tuned(config, v) for v in config.variants):
+        llm = generating[0].llm
+        base = config.finetune[llm].from_model if llm in config.finetune else llm
+        references.append(VariantConfig(name=_free_name("closed-book", names), type="closed_book", llm=base,
+                                        description="reference: the base model alone, no retrieval"))
     retrieving = [v for v in config.variants if v.type in RETRIEVING_TYPES]
     if retrieving and not any(v.type == "extractive" for v in config.variants):
         first = retrieving[0]

@@ -174,7 +174,9 @@ class TransformersLLM:
                 by_label.setdefault(label, []).append(total)
         scores = {label: float(torch.logsumexp(torch.tensor(values), dim=0)) for label, values in by_label.items()}
         best = max(scores, key=scores.get)
-        return Generation(text=best, prompt_tokens=len(prompt), completion_tokens=0,
+        # The chosen label's tokens are the reply, as if generated (the cost model counts them).
+        return Generation(text=best, prompt_tokens=len(prompt),
+                          completion_tokens=len(self.tokenizer(best, add_special_tokens=False)["input_ids"]),
                           latency_s=time.perf_counter() - started), scores
 
     def generate_stream(self, conversation: Messages, on_text, max_new_tokens: int | None = None,
