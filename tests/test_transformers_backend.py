@@ -31,3 +31,15 @@ def test_batched_generation_keeps_order_and_counts_tokens(small_llm):
         assert 0 < result.completion_tokens <= 16
         assert result.prompt_tokens == small_llm.count_tokens(small_llm.render(conversations[0])) or result is results[1]
         assert result.latency_s > 0
+
+
+def test_a_follower_hears_of_each_row_as_it_ends_and_answers_do_not_change(small_llm):
+    from ragft.models.progress import on_generated
+
+    questions = ("Say hi.", "What is 2+2? Answer with a number.", "Name a colour.", "Count from one to twenty.")
+    conversations = [[{"role": "user", "content": q}] for q in questions]
+    heard: list[int] = []
+    with on_generated(heard.append):
+        followed = small_llm.generate(conversations, max_new_tokens=40)
+    assert sum(heard) == 4 and len(heard) >= 2  # rows reported as they end, not once for the batch
+    assert [g.text for g in followed] == [g.text for g in small_llm.generate(conversations, max_new_tokens=40)]

@@ -111,7 +111,6 @@ class TransformersLLM:
             batch = order[start:start + size]
             for i, gen in zip(batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, temperature)):
                 results[i] = gen
-            report_generated(len(batch))  # a study's progress bar moves per sub-batch, not per study batch
         return results
 
     def _generate_batch(self, prompts: list[str], max_new_tokens: int, temperature: float) -> list[Generation]:
@@ -120,12 +119,17 @@ class TransformersLLM:
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        follower = _FinishedRows(encoded["input_ids"].shape[1], self._stop_ids()) if generation_hook() else None
+        if follower is not None:  # someone follows progress: report each row as it ends, not the batch
+            sampling["stopping_criteria"] = _stopping_criteria(follower)
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                 **sampling,
             )
+        if follower is not None:
+            report_generated(len(prompts) - follower.reported)  # rows that ran to max_new_tokens
         # The batch shares one forward pass; each prompt is charged an equal share of its time.
         latency = (time.perf_counter() - started) / len(prompts)
         prompt_width = encoded["input_ids"].shape[1]
@@ -207,6 +211,35 @@ class TransformersLLM:
         ids = set(ids if isinstance(ids, list) else [ids]) if ids is not None else set()
         ids.add(self.tokenizer.eos_token_id)
         return {i for i in ids if i is not None}
+
+
+class _FinishedRows:
+    """Called at every decoding step: reports rows of the batch that have just emitted a stop
+    token, so a study's progress moves per question inside a batch. It never stops anything."""
+
+    def __init__(self, prompt_width: int, stop_ids: set[int]):
+        self.prompt_width, self.stop_ids, self.reported = prompt_width, sorted(stop_ids), 0
+
+    def __call__(self, input_ids, scores=None, **kwargs):
+        import torch
+
+        new = input_ids[:, self.prompt_width:]
+        stops = torch.tensor(self.stop_ids, device=input_ids.device)
+        finished = int(torch.isin(new, stops).any(dim=1).sum()) if new.shape[1] else 0
+        if finished > self.reported:
+            report_generated(finished - self.reported)
+            self.reported = finished
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _stopping_criteria(follower: _FinishedRows):
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Follow(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return follower(input_ids, scores, **kwargs)
+
+    return StoppingCriteriaList([Follow()])
 
 
 def _callback_streamer(tokenizer, on_text):
