@@ -98,11 +98,14 @@ def _sentence(view: View, comparison: dict) -> dict:
     difference, p = finite_number(comparison.get("difference")), finite_number(comparison.get("p_value"))
     if variant is None or baseline is None or difference is None:
         return {"text": str(comparison.get("text") or "")}
-    interval = ci(comparison.get("low"), comparison.get("high"), 2)
+    significant = bool(comparison.get("significant"))
+    low, high = finite_number(comparison.get("low")), finite_number(comparison.get("high"))
+    if significant and difference < 0 and low is not None and high is not None:
+        low, high = -high, -low  # the sentence names the better one first: its interval is better − worse
+    interval = ci(low, high, 2)
     details = [f"95% CI of the difference {interval.strip('[]')}"] if interval else []
     if p is not None:
         details.append("p<0.001" if p < 0.001 else f"p={p:.3f}")
-    significant = bool(comparison.get("significant"))
     better, worse = (variant, baseline) if difference > 0 else (baseline, variant)
     return {"text": None, "significant": significant, "variant": variant, "baseline": baseline,
             "better": better, "worse": worse, "label": view.label(comparison.get("metric", "")),
