@@ -21,6 +21,20 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+def _version(value: bool) -> None:
+    if value:
+        from ragft import __version__
+
+        console.print(f"ragft {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print ragft's version and exit")) -> None:
+    """RAG, fine-tuning or both? Build, fine-tune and benchmark domain LLM pipelines."""
+
+
 WorkspaceOption = typer.Option(None, "--workspace", "-w", help="Workspace folder [default: $RAGFT_WORKSPACE or ./ragft-workspace]")
 
 
@@ -103,14 +117,21 @@ def ask(
     closed_book: bool = typer.Option(False, "--closed-book", help="No retrieval: the model alone"),
     doc: Optional[str] = typer.Option(None, help="Restrict retrieval to this document id"),
     show_context: bool = typer.Option(False, help="Print the retrieved text of each source"),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1,
+                                                 help="Longest answer in tokens [default: the workspace's llm setting]"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, sources, tokens) for scripts"),
 ):
     """Answer a question from the indexed documents, with numbered sources."""
     from ragft.models import load_embedder, load_llm
     from ragft.rag.pipeline import ClosedBook, naive_rag
 
+    if not question.strip():
+        raise RagftError("the question is empty — ask something, e.g. ragft ask \"Who approves travel claims?\"")
     _quiet_libraries()
     ws = _workspace(workspace)
     config = ws.load_config()
+    if max_new_tokens:
+        config.llm.max_new_tokens = max_new_tokens
     if k:
         config.retrieval.top_k = k
     if mode:
@@ -126,6 +147,9 @@ def ask(
         index = ws.load_index(load_embedder(config.embedder))
         pipeline = naive_rag(index, load_llm(config.llm), config.retrieval)
     answer = pipeline.answer(question, doc_scope=doc)
+    if as_json:
+        _print_answer_json(answer)
+        return
     console.print(answer.text or "[dim](empty answer)[/]", highlight=False)
     if answer.hits:
         console.print("\n[bold]Sources[/]")
@@ -136,6 +160,17 @@ def ask(
                 console.print("      " + hit.chunk.text.strip().replace("\n", "\n      "), style="dim", highlight=False)
     seconds = sum(answer.timings.values())
     console.print(f"[dim]{answer.prompt_tokens} prompt + {answer.completion_tokens} answer tokens, {seconds:.1f} s[/]")
+
+
+def _print_answer_json(answer) -> None:
+    import json
+
+    sources = [{"rank": number, "doc_id": hit.chunk.doc_id, "start": hit.chunk.start, "end": hit.chunk.end,
+                "score": round(hit.score, 6), "retriever": hit.retriever, "text": hit.chunk.text}
+               for number, hit in enumerate(answer.hits, start=1)]
+    print(json.dumps({"answer": answer.text, "sources": sources, "prompt_tokens": answer.prompt_tokens,
+                      "completion_tokens": answer.completion_tokens,
+                      "seconds": round(sum(answer.timings.values()), 3)}, ensure_ascii=False))
 
 
 @app.command()

@@ -44,6 +44,15 @@ def test_missing_folder_is_one_line_error(tmp_path):
     assert "nowhere: no such file or folder" in result.stderr
 
 
+def test_version_and_an_empty_question(tmp_path):
+    from ragft import __version__
+
+    version = ragft("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"ragft {__version__}"
+    empty = ragft("ask", "   ", workspace=tmp_path / "ws")
+    assert empty.returncode == 2 and "the question is empty" in empty.stderr and "Traceback" not in empty.stderr
+
+
 def test_ask_without_index_says_what_to_do(tmp_path):
     result = ragft("ask", "anything?", workspace=tmp_path / "empty")
     assert result.returncode == 2 and "run `ragft ingest PATH` first" in result.stderr
@@ -61,6 +70,15 @@ def test_ingest_sample_and_ask_with_numbered_sources(tmp_path):
     assert "] operations/incident-report-inc-2024-031.txt" in answer.stdout.split("Sources")[1]
     assert "[1] " in answer.stdout and "[5] " in answer.stdout
     assert "prompt +" in answer.stdout  # token counts are reported
+
+    import json
+
+    scripted = ragft("ask", "Which vessel had the incident INC-2024-031?", "--json", "--max-new-tokens", "6",
+                     workspace=workspace)
+    assert scripted.returncode == 0, scripted.stderr
+    reply = json.loads(scripted.stdout)  # one JSON object, nothing else on stdout
+    assert 0 < reply["completion_tokens"] <= 6 and reply["answer"]
+    assert [s["rank"] for s in reply["sources"]] == [1, 2, 3, 4, 5] and reply["sources"][0]["text"]
 
     models = ragft("models", workspace=workspace)
     assert "builtin:smollm2-135m" in models.stdout and "builtin:all-minilm-l6-v2" in models.stdout
