@@ -142,32 +142,33 @@ def serving_hours(variant: Variant) -> float:
     return variant.workload.queries_per_month * variant.workload.seconds_per_query / 3600
 
 
-def recurring_monthly_cost(variant: Variant) -> float:
-    """Everything billed every month whether or not the model is retrained."""
+def recurring_costs(variant: Variant) -> dict[str, float]:
+    """Dollars billed every month whether or not the model is retrained, by what they pay for."""
     serving, workload = variant.serving, variant.workload
-    hardware = serving.hardware_usd_per_hour * serving_hours(variant) + serving.fixed_usd_per_month
     api_per_query = (
         workload.input_tokens_per_query * serving.api_usd_per_1k_input_tokens
         + workload.output_tokens_per_query * serving.api_usd_per_1k_output_tokens
     ) / 1000
-    retrieval = variant.retrieval_usd_per_hour * HOURS_PER_MONTH
-    return hardware + api_per_query * workload.queries_per_month + retrieval + variant.model_storage_usd_per_month
+    return {
+        "serving": serving.hardware_usd_per_hour * serving_hours(variant) + serving.fixed_usd_per_month,
+        "api": api_per_query * workload.queries_per_month,
+        "retrieval": variant.retrieval_usd_per_hour * HOURS_PER_MONTH,
+        "storage": variant.model_storage_usd_per_month,
+    }
+
+
+def recurring_monthly_cost(variant: Variant) -> float:
+    """Everything billed every month whether or not the model is retrained."""
+    return sum(recurring_costs(variant).values())
 
 
 def monthly_breakdown(variant: Variant, months: int = MONTHS_PER_YEAR) -> dict[str, float]:
-    """Average dollars a month by what they pay for, so a report can say which assumption drives
-    a ranking (e.g. retrieval hosting billed around the clock)."""
-    serving, workload = variant.serving, variant.workload
+    """Average dollars a month by what they pay for — the recurring costs plus training spread over
+    the months — so a report can say which assumption drives a ranking (e.g. retrieval hosting
+    billed around the clock)."""
     runs = len(training_months(variant, months)) if variant.training else 0
-    return {
-        "serving": serving.hardware_usd_per_hour * serving_hours(variant) + serving.fixed_usd_per_month,
-        "api": (workload.input_tokens_per_query * serving.api_usd_per_1k_input_tokens
-                + workload.output_tokens_per_query * serving.api_usd_per_1k_output_tokens) / 1000
-        * workload.queries_per_month,
-        "retrieval": variant.retrieval_usd_per_hour * HOURS_PER_MONTH,
-        "storage": variant.model_storage_usd_per_month,
-        "training": (variant.training.cost_per_run * runs / months) if variant.training else 0.0,
-    }
+    training = variant.training.cost_per_run * runs / months if variant.training else 0.0
+    return {**recurring_costs(variant), "training": training}
 
 
 def training_months(variant: Variant, months: int = MONTHS_PER_YEAR) -> list[int]:

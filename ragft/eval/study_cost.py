@@ -92,7 +92,7 @@ def add_modelled_costs(variants: list[dict], config: StudyConfig, primary: str) 
     """Dollars (per 1k queries, monthly, total, by component) and the return side, in place."""
     a = config.cost
     for variant in variants:
-        if variant.get("reference") and variant.get("type") == "reference":
+        if variant["type"] == "reference":
             continue  # a trivial reference (the majority label) is not a deployment
         model = cost_variant(variant, config)
         report = costs.cost_report(model, months=a.months)
