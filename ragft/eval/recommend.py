@@ -20,7 +20,7 @@ sentence, so the report shows why, not just what.
 from __future__ import annotations
 
 from ragft.eval.power import questions_to_decide
-from ragft.eval.scoring import LABELS
+from ragft.eval.scoring import LABELS, paired_values
 from ragft.eval.stats import holm_bonferroni, non_inferiority, paired_bootstrap
 
 # Absolute margins on the 0–1 scale within which two variants count as equally good. Semantic
@@ -77,12 +77,12 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
         reasoning.insert(0, _inconclusive_headline(chosen, cheaper_undecided, result, label, margin))
         return {**result, "status": "inconclusive", "variant": None, "reasoning": reasoning}
     below = _below_references(chosen, variants, scores, primary, alpha)
-    if any(significant for _, significant, _ in below):
-        reference, _, sentence = next(b for b in below if b[1])
+    if any(significant for significant, _ in below):
+        sentence = next(sentence for significant, sentence in below if significant)
         reasoning.insert(0, f"No recommendation: {sentence} — no variant here does better than that trivial answer.")
         return {**result, "status": "none", "variant": None, "questions_needed": None, "reasoning": reasoning}
     reasoning.insert(0, _headline(chosen, leader, as_good, eligible, tests, label, margin, cost_tolerance))
-    for _, _, sentence in below:
+    for _, sentence in below:
         reasoning.insert(1, f"Caution: {sentence}.")
     if chosen.get("limitation"):
         reasoning.insert(1, f"Note: {chosen['name']} {chosen['limitation']}.")
@@ -91,18 +91,16 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
 
 
 def _below_references(chosen: dict, variants: list[dict], scores: dict[str, list[dict]], primary: str,
-                      alpha: float) -> list[tuple[str, bool, str]]:
-    """Trivial references (the majority label) that score above the chosen variant: (name,
-    significantly above?, sentence). A pipeline worse than a constant answer is no recommendation."""
+                      alpha: float) -> list[tuple[bool, str]]:
+    """Trivial references (the majority label) that score above the chosen variant: (significantly
+    above?, sentence). A pipeline worse than a constant answer is no recommendation."""
     found = []
     for reference in (v for v in variants if v.get("reference") and primary in v.get("metrics", {})):
-        pairs = [(a[primary], b[primary]) for a, b in zip(scores.get(chosen["name"], []), scores.get(reference["name"], []))
-                 if primary in a and primary in b]
-        if len(pairs) < 2 or _mean(reference, primary) <= _mean(chosen, primary):
+        ours, theirs = paired_values(scores.get(chosen["name"], []), scores.get(reference["name"], []), primary)
+        if len(ours) < 2 or _mean(reference, primary) <= _mean(chosen, primary):
             continue
-        ours, theirs = zip(*pairs)
         comparison = paired_bootstrap(ours, theirs, names=(chosen["name"], reference["name"]), alpha=alpha)
-        found.append((reference["name"], comparison.significant,
+        found.append((comparison.significant,
                       f"{chosen['name']} scores below the {reference['name']} reference on {LABELS.get(primary, primary)} "
                       f"({_mean(chosen, primary):.3f} vs {_mean(reference, primary):.3f}, p={comparison.p_value:.3f})"))
     return found
@@ -115,14 +113,12 @@ def _decision_tests(leader: dict, eligible: list[dict], scores: dict[str, list[d
     for other in eligible:
         if other is leader:
             continue
-        pairs = [(a[primary], b[primary]) for a, b in zip(scores[leader["name"]], scores[other["name"]])
-                 if primary in a and primary in b]
-        if len(pairs) < 2:
+        lead, cand = paired_values(scores[leader["name"]], scores[other["name"]], primary)
+        if len(lead) < 2:
             continue
-        lead, cand = zip(*pairs)
         comparison = paired_bootstrap(lead, cand, names=(leader["name"], other["name"]), alpha=alpha)
         rows.append({"variant": other["name"], "vs": leader["name"], "metric": primary, "family": family,
-                     "n": len(pairs), "difference": comparison.difference, "low": comparison.low,
+                     "n": len(lead), "difference": comparison.difference, "low": comparison.low,
                      "high": comparison.high, "p_different": comparison.p_value,
                      "p_as_good": non_inferiority(lead, cand, margin),
                      "_differences": [c - a for a, c in zip(lead, cand)]})

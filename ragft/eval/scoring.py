@@ -121,17 +121,24 @@ def compare_to_baselines(scores_by_variant: dict[str, list[dict[str, float]]], b
     return rows
 
 
+def paired_values(first: list[dict[str, float]], second: list[dict[str, float]],
+                  metric: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Two variants' scores on ``metric`` for the questions both have a value for, in question
+    order — what every paired test takes."""
+    pairs = [(a[metric], b[metric]) for a, b in zip(first, second)
+             if metric in a and metric in b and not _missing(a[metric]) and not _missing(b[metric])]
+    return tuple(zip(*pairs)) if pairs else ((), ())
+
+
 def _family(scores_by_variant: dict[str, list[dict[str, float]]], baseline: str, metric: str,
             n_resamples: int) -> list[dict]:
     comparisons, names = [], []
     for name, scores in scores_by_variant.items():
         if name == baseline:
             continue
-        pairs = [(a[metric], b[metric]) for a, b in zip(scores_by_variant[baseline], scores)
-                 if metric in a and metric in b and not _missing(a[metric]) and not _missing(b[metric])]
-        if len(pairs) < 2:
+        a, b = paired_values(scores_by_variant[baseline], scores, metric)
+        if len(a) < 2:
             continue
-        a, b = zip(*pairs)
         comparisons.append(paired_bootstrap(a, b, n_resamples=n_resamples, names=(baseline, name)))
         names.append(name)
     family = f"vs {baseline} · {LABELS.get(metric, metric)}"

@@ -61,7 +61,8 @@ def answer_with_formats(llm, conversations: list[list[dict]], formats: list[Answ
     format has choices and the backend supports it, free generation (with the instruction) else."""
     conversations = [with_format(c, f) for c, f in zip(conversations, formats)]
     choose = [i for i, f in enumerate(formats) if f is not None and f.choices and supports_choice(llm)]
-    free = [i for i in range(len(conversations)) if i not in set(choose)]
+    chosen = set(choose)
+    free = [i for i in range(len(conversations)) if i not in chosen]
     results: list[tuple | None] = [None] * len(conversations)
     if choose:
         for i, picked in zip(choose, llm.choose([conversations[i] for i in choose], [formats[i].choices for i in choose])):
