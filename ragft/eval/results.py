@@ -69,15 +69,16 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
     scores = _score_variants(run, embed, judge)
     primary = config.primary_metric or PRIMARY_BY_TASK.get(_dominant_task(run), "token_f1")
     has_classification = any(q.task_type == "classification" for q in run.questions)
-    if has_classification and run.label_counts:
-        scores[MAJORITY_LABEL] = _majority_scores(run)
+    majority = _majority_reference(run) if has_classification and run.label_counts else None
+    if majority is not None:
+        scores[MAJORITY_LABEL] = majority[0]
     baselines = [b for b in default_baselines(config, has_classification) if b in scores]
     present = {name for per_variant in scores.values() for s in per_variant for name in s}
     order = [m for m in DISPLAY_ORDER if m in present]
 
     variants = [_variant_entry(variant, config, run, scores, primary, judge) for variant in config.variants]
-    if MAJORITY_LABEL in scores:
-        variants.append(_majority_entry(run, scores[MAJORITY_LABEL]))
+    if majority is not None:
+        variants.append(majority[1])
     add_modelled_costs(variants, config, primary)
     # Retrieval metrics are compared too: "does technique X find the evidence more often?" is a
     # question of its own, and its answer needs the same paired test as the answer scores.
@@ -144,19 +145,17 @@ def _variant_entry(variant: VariantConfig, config: StudyConfig, run: StudyRun, s
     return entry
 
 
-def _majority_scores(run: StudyRun) -> list[dict]:
-    """Label accuracy of always answering the most common gold label (classification questions only)."""
+def _majority_reference(run: StudyRun) -> tuple[list[dict], dict]:
+    """Per-question scores and the variant entry of always answering the most common gold label:
+    label accuracy on the classification questions, nothing on the others."""
     majority = max(run.label_counts, key=run.label_counts.get)
-    return [{"label_accuracy": float(parse_label(q.answer, run.labels) == majority)}
-            if q.task_type == "classification" else {} for q in run.questions]
-
-
-def _majority_entry(run: StudyRun, scores: list[dict]) -> dict:
-    majority = max(run.label_counts, key=run.label_counts.get)
+    scores = [{"label_accuracy": float(parse_label(q.answer, run.labels) == majority)}
+              if q.task_type == "classification" else {} for q in run.questions]
     where = "train" if run.label_source == "train" else "test (optimistic: it has seen the test labels)"
-    return {"name": MAJORITY_LABEL, "type": "reference", "reference": True, "llm": None,
-            "description": f"reference: always answers {majority!r}, the most common label in the {where} set",
-            "metrics": summarise(scores), "cost": {"seconds_per_query": 0.0}, "judge_repeat_means": {}}
+    entry = {"name": MAJORITY_LABEL, "type": "reference", "reference": True, "llm": None,
+             "description": f"reference: always answers {majority!r}, the most common label in the {where} set",
+             "metrics": summarise(scores), "cost": {"seconds_per_query": 0.0}, "judge_repeat_means": {}}
+    return scores, entry
 
 
 def _label_warnings(run: StudyRun) -> list[str]:
