@@ -160,6 +160,16 @@ def test_a_pipeline_significantly_below_the_majority_label_is_not_recommended():
     verdict = recommend(variants, scores, "token_f1", {})
     assert verdict["status"] == "none" and verdict["variant"] is None
     assert verdict["reasoning"][0].startswith("No recommendation: rag scores below the majority-label reference")
+    import io
+
+    from rich.console import Console
+
+    from ragft.eval.summary import print_summary
+
+    out = io.StringIO()
+    print_summary({"variants": variants, "recommendation": verdict, "primary_metric": "token_f1"},
+                  Console(file=out, width=120))
+    assert "No recommendation: rag scores below the majority-label reference" in out.getvalue()
     close = [1.0, 0.0] * 15 + [1.0] * 9 + [0.0]  # 0.6 vs 0.75 on 40 questions: below, not significantly
     variants, scores = _study({"majority-label": truth, "rag": close}, {"majority-label": 0.0, "rag": 3.0},
                               **{"majority-label": {"reference": True}})

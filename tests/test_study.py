@@ -270,6 +270,7 @@ def test_label_study_has_a_majority_reference_and_no_extractive_verdict(tmp_path
     assert "from the test set" in " ".join(results["warnings"])  # no classification train questions: says so
     assert "never answer with a label" in by_name["extractive"]["cannot_answer"]
     assert results["recommendation"]["status"] == "none" and results["baselines"] == ["extractive", "majority-label"]
+    assert results["recommendation"]["reasoning"][0].startswith("No recommendation: no variant meets the constraints")
 
 
 def test_plan_estimates_questions_without_running_anything(tmp_path):

@@ -50,7 +50,9 @@ def recommend(variants: list[dict], scores: dict[str, list[dict]], primary: str,
             eligible.append(variant)
     base = {"constraints": constraints, "primary_metric": primary, "margin": margin, "alpha": alpha, "power": power}
     if not eligible:
-        reasoning.append("No variant meets all constraints; relax them or add variants.")
+        # The headline comes first in every outcome: the report and the console show reasoning[0].
+        reasoning.insert(0, "No recommendation: no variant meets the constraints and can give the task's answer; "
+                            "relax the constraints or add variants.")
         return {**base, "status": "none", "variant": None, "leader": None, "reasoning": reasoning,
                 "tied_with_best": [], "tests": [], "questions_needed": None}
 

@@ -103,7 +103,9 @@ class _Verdict:
                 line.append("; leading: ")
                 line.append(f"{self.leading} ☆", style="bold yellow")
             return line
-        return Text("Recommendation: none (no variant met the constraints)", style="bold yellow")
+        reasons = self.rec.get("reasoning") or []
+        headline = str(reasons[0]) if reasons and str(reasons[0]).startswith("No recommendation") else ""
+        return Text(headline or "Recommendation: none (no variant met the constraints)", style="bold yellow")
 
 
 def _table(results: dict, variants: list[dict], columns: list[tuple[str, str]], verdict: _Verdict,
