@@ -233,12 +233,11 @@ def _print_plan(config, output: Optional[Path]) -> None:
     from rich.table import Table
 
     from ragft.eval.plan import make_plan
-    from ragft.eval.scoring import LABELS, PRIMARY_BY_TASK
     from ragft.eval.datasets import load_dataset
+    from ragft.eval.scoring import LABELS, primary_metric_for
 
     questions = load_dataset(config.test)
-    tasks = [q.task_type for q in questions]
-    metric = config.primary_metric or PRIMARY_BY_TASK.get(max(set(tasks), key=tasks.count), "token_f1")
+    metric = primary_metric_for(config.primary_metric, [q.task_type for q in questions])
     run_dir = Path(output or config.output_dir or Path("runs") / config.name)
     d = config.decision
     plan = make_plan(metric, len(questions), len(config.variants), run_dir, d.alpha, d.power, d.margin)

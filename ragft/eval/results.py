@@ -45,7 +45,8 @@ from ragft.eval.graphs import export_knowledge_graphs
 from ragft.eval.metrics import parse_label
 from ragft.eval.recommend import recommend
 from ragft.eval.scoring import (
-    LABELS, PRIMARY_BY_TASK, RETRIEVAL_METRICS, TUTORIAL_METRICS, compare_to_baselines, score_question, summarise,
+    LABELS, PRIMARY_BY_TASK, RETRIEVAL_METRICS, TUTORIAL_METRICS, compare_to_baselines, primary_metric_for,
+    score_question, summarise,
 )
 from ragft.eval.study import StudyRun
 from ragft.eval.study_config import StudyConfig, VariantConfig
@@ -67,7 +68,7 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
     """Per-question scores, means with CIs, paired comparisons, costs and the recommendation."""
     config = run.config
     scores = _score_variants(run, embed, judge)
-    primary = config.primary_metric or PRIMARY_BY_TASK.get(_dominant_task(run), "token_f1")
+    primary = primary_metric_for(config.primary_metric, [q.task_type for q in run.questions])
     has_classification = any(q.task_type == "classification" for q in run.questions)
     majority = _majority_reference(run) if has_classification and run.label_counts else None
     if majority is not None:
@@ -208,11 +209,6 @@ def _task_counts(run: StudyRun) -> dict[str, int]:
     for question in run.questions:
         counts[question.task_type] = counts.get(question.task_type, 0) + 1
     return counts
-
-
-def _dominant_task(run: StudyRun) -> str:
-    counts = _task_counts(run)
-    return max(counts, key=counts.get)
 
 
 def _fmt(value) -> str:

@@ -31,6 +31,17 @@ RETRIEVAL_METRICS = ("evidence_hit", "evidence_all_hit", "evidence_recall", "evi
                      "doc_recall@k", "doc_hit@k", "doc_mrr", "doc_ndcg@k")
 PRIMARY_BY_TASK = {"short_qa": "token_f1", "multi_hop": "token_f1", "span_qa": "token_f1",
                    "classification": "label_accuracy", "long_form": "rouge_l"}
+
+
+def primary_metric_for(configured: str | None, task_types: list[str]) -> str:
+    """The study's primary metric: the configured one, else the metric of its most common task
+    type (the first seen wins a tie), token F1 for anything unknown."""
+    if configured:
+        return configured
+    counts = {task: task_types.count(task) for task in dict.fromkeys(task_types)}
+    return PRIMARY_BY_TASK.get(max(counts, key=counts.get), "token_f1") if counts else "token_f1"
+
+
 # What each metric is called in tables and plots.
 LABELS = {
     "exact_match": "EM", "token_precision": "token P", "token_recall": "token R", "token_f1": "token F1",
