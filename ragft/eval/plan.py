@@ -9,13 +9,14 @@ table says which. Tests are Bonferroni-corrected for the number of comparisons w
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragft.errors import RagftError
 from ragft.eval.power import questions_for_non_inferiority, questions_to_detect
 from ragft.eval.recommend import default_margin
+from ragft.eval.report import read_results
 
 BINARY_METRICS = {"label_accuracy", "exact_match", "evidence_hit", "evidence_all_hit", "doc_hit@k"}
 ASSUMED_SD = {"binary": 0.6, "graded": 0.35}
@@ -54,12 +55,9 @@ def make_plan(metric: str, n_questions: int, n_variants: int, run_dir: Path | No
 
 def observed_sd(run_dir: Path, metric: str) -> tuple[float | None, str]:
     """Median standard deviation of per-question differences over variant pairs in a finished run."""
-    path = Path(run_dir) / "results.json"
-    if not path.is_file():
-        return None, ""
     try:
-        questions = json.loads(path.read_text(encoding="utf-8")).get("questions") or []
-    except (OSError, ValueError):
+        questions = read_results(run_dir).get("questions") or []
+    except (RagftError, OSError):  # no finished run (or an unreadable one): the plan assumes a spread
         return None, ""
     by_variant: dict[str, dict[str, float]] = {}
     for row in questions:
@@ -76,4 +74,5 @@ def observed_sd(run_dir: Path, metric: str) -> tuple[float | None, str]:
     spreads = [s for s in spreads if s > 0]
     if not spreads:
         return None, ""
-    return statistics.median(spreads), f"observed in {path} ({len(questions)} questions, {len(spreads)} variant pairs)"
+    return (statistics.median(spreads),
+            f"observed in {Path(run_dir) / 'results.json'} ({len(questions)} questions, {len(spreads)} variant pairs)")
