@@ -4,7 +4,7 @@
 
 Setting as in the tutorial: the Energous contract alone, fixed chunks of 1024 characters with
 256 overlap, top-5. A question counts as a hit when at least half of one of its gold CUAD
-clauses lies inside the retrieved chunks (``ragft.eval.evidence``). Also prints a sentence-
+clauses lies inside the retrieved chunks (``ragft.metrics.evidence``). Also prints a sentence-
 based and a recursive chunker for comparison, and example-based query expansion
 (``example_queries``) with the labelled clauses of the other 99 CUAD contracts.
 """
@@ -21,8 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from ragft.config import EmbedderConfig  # noqa: E402
 from ragft.corpus import load_document, make_chunker  # noqa: E402
 from ragft.config import RetrievalConfig  # noqa: E402
-from ragft.eval.datasets import load_cuad, load_kdd_lab_qa  # noqa: E402
-from ragft.eval.evidence import best_coverage, evidence_hit, locate_all  # noqa: E402
+from ragft.corpus.datasets import load_cuad, load_kdd_lab_qa  # noqa: E402
+from ragft.metrics.evidence import best_coverage, evidence_hit, locate_all  # noqa: E402
 from ragft.index.store import HybridIndex  # noqa: E402
 from ragft.models import load_embedder  # noqa: E402
 from ragft.rag.examples import ExampleQueries  # noqa: E402

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from ragft.config import EmbedderConfig, WorkspaceConfig  # noqa: E402
 from ragft.corpus import load_qa_file  # noqa: E402
 from ragft.data import sample_docs_dir, sample_qa_path  # noqa: E402
-from ragft.eval.datasets import load_cuad  # noqa: E402
+from ragft.corpus.datasets import load_cuad  # noqa: E402
 from ragft.models import load_embedder  # noqa: E402
 from ragft.workspace import Workspace, ingest  # noqa: E402
 

@@ -138,7 +138,7 @@ def ask(
         if mode not in ("dense", "bm25", "hybrid"):
             raise RagftError(f"--mode {mode!r} — use dense, bm25 or hybrid")
         config.retrieval.mode = mode
-    from ragft.tuning.registry import ModelRegistry, resolve_llm_config
+    from ragft.models.registry import ModelRegistry, resolve_llm_config
 
     config.llm = resolve_llm_config(config.llm, ModelRegistry(ws.path / "models"))  # llm.model: registry:NAME
     if closed_book:
@@ -184,11 +184,11 @@ def study(
                               "from a finished run's spread if there is one; runs nothing"),
 ):
     """Run every variant on every test question; write results.json, questions.csv and report.html."""
-    from ragft.eval.report import write_report
-    from ragft.eval.results import build_results, write_results
-    from ragft.eval.study import StudyRunner
-    from ragft.eval.study_config import load_study_config
-    from ragft.eval.summary import print_summary
+    from ragft.study.report import write_report
+    from ragft.study.results import build_results, write_results
+    from ragft.study.study import StudyRunner
+    from ragft.study.study_config import load_study_config
+    from ragft.study.summary import print_summary
 
     _quiet_libraries()
     config = load_study_config(config_path)
@@ -215,7 +215,7 @@ def _keep_variants(config, names: list[str]) -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ConfigError(f"--only: no variant named {', '.join(unknown)} — the config has: {', '.join(known)}")
-    from ragft.eval.baselines import default_baselines
+    from ragft.study.baselines import default_baselines
 
     kept_baselines = [b for b in default_baselines(config) if b not in names]
     if kept_baselines:
@@ -232,9 +232,9 @@ def _keep_variants(config, names: list[str]) -> None:
 def _print_plan(config, output: Optional[Path]) -> None:
     from rich.table import Table
 
-    from ragft.eval.plan import make_plan
-    from ragft.eval.datasets import load_dataset
-    from ragft.eval.scoring import LABELS, primary_metric_for
+    from ragft.study.plan import make_plan
+    from ragft.corpus.datasets import load_dataset
+    from ragft.study.scoring import LABELS, primary_metric_for
 
     questions = load_dataset(config.test)
     metric = primary_metric_for(config.primary_metric, [q.task_type for q in questions])
@@ -269,8 +269,8 @@ def _full_size_hint(config_path: Path, config) -> str:
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A study run folder (holding results.json)")):
     """Regenerate report.html from a run's results.json."""
-    from ragft.eval.report import read_results, write_report
-    from ragft.eval.summary import print_summary
+    from ragft.study.report import read_results, write_report
+    from ragft.study.summary import print_summary
 
     print_summary(read_results(run_dir), console, report_path=write_report(run_dir))
 
@@ -305,7 +305,7 @@ def models(workspace: Optional[Path] = WorkspaceOption):
 
 def _print_registry(root: Path) -> None:
     """Fine-tuned versions with their lineage, training figures and study scores."""
-    from ragft.tuning.registry import ModelRegistry
+    from ragft.models.registry import ModelRegistry
 
     versions = ModelRegistry(root).list()
     if not versions:
@@ -419,7 +419,7 @@ def improve(
     seed: Optional[int] = typer.Option(None),
 ):
     """Feedback → pairs → DPO (or SFT on edits) → score against the current version → promote only if better."""
-    from ragft.tuning.improve import ImproveOptions, improve as run_improve, print_summary
+    from ragft.improve import ImproveOptions, improve as run_improve, print_summary
     from ragft.workspace import default_workspace
 
     _quiet_libraries()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ragft.eval.datasets import load_dataset
-from ragft.eval.study_config import load_study_config
+from ragft.corpus.datasets import load_dataset
+from ragft.study.study_config import load_study_config
 from conftest import shared_dataset
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -31,7 +31,7 @@ def test_shared_dataset_configs(name, expected):
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_names_known_steps_and_keeps_train_apart_from_test(path):
-    from ragft.eval.study import StudyRunner
+    from ragft.study.study import StudyRunner
     from ragft.rag.registry import all_steps
 
     if "shared/datasets" in path.read_text() or "cuad-dev" in path.read_text():

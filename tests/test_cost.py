@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragft.errors import ConfigError
-from ragft.eval import cost
+from ragft.study import cost
 
 # The tutorial's stated assumptions (lab 3, "prices illustrative"), copied here so the test runs
 # without ../shared: see shared/datasets/README.md, section "Their cost model".

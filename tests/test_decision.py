@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragft.eval import power
-from ragft.eval.baselines import MAJORITY_LABEL, default_baselines, missing_references
-from ragft.eval.plan import make_plan
-from ragft.eval.recommend import recommend
-from ragft.eval.scoring import compare_to_baselines
-from ragft.eval.stats import non_inferiority, paired_bootstrap
-from ragft.eval.study_config import StudyConfig
-from ragft.eval.timing import robust_seconds_per_query
+from ragft.metrics import power
+from ragft.study.baselines import MAJORITY_LABEL, default_baselines, missing_references
+from ragft.study.plan import make_plan
+from ragft.study.recommend import recommend
+from ragft.study.scoring import compare_to_baselines
+from ragft.metrics.stats import non_inferiority, paired_bootstrap
+from ragft.study.study_config import StudyConfig
+from ragft.study.timing import robust_seconds_per_query
 
 
 def _variant(name: str, scores: list[float], monthly: float, **extra) -> dict:
@@ -164,7 +164,7 @@ def test_a_pipeline_significantly_below_the_majority_label_is_not_recommended():
 
     from rich.console import Console
 
-    from ragft.eval.summary import print_summary
+    from ragft.study.summary import print_summary
 
     out = io.StringIO()
     print_summary({"variants": variants, "recommendation": verdict, "primary_metric": "token_f1"},
@@ -178,7 +178,7 @@ def test_a_pipeline_significantly_below_the_majority_label_is_not_recommended():
 
 
 def test_cost_drivers_name_the_component_and_say_when_it_is_an_assumption():
-    from ragft.eval.study_cost import add_modelled_costs, cost_drivers
+    from ragft.study.study_cost import add_modelled_costs, cost_drivers
 
     config = _config([{"name": "cb", "type": "closed_book", "llm": "small"}, {"name": "rag", "type": "rag", "llm": "small"}],
                      cost={"hardware_usd_per_hour": 1.0, "retrieval_usd_per_hour": 0.10, "queries_per_month": 1000})

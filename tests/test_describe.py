@@ -3,8 +3,8 @@ retrieve → rerank → cited pipeline)."""
 
 from __future__ import annotations
 
-from ragft.eval.describe import describe_pipeline, model_label
-from ragft.eval.study_config import StudyConfig
+from ragft.study.describe import describe_pipeline, model_label
+from ragft.study.study_config import StudyConfig
 
 
 def _config(*variants: dict) -> StudyConfig:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from ragft.errors import ConfigError, RagftError
-from ragft.eval import hygiene
+from ragft.metrics import hygiene
 
 TRAIN = [
     "What is the governing law of this agreement?",

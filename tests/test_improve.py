@@ -27,10 +27,10 @@ import pytest
 from ragft.corpus import load_qa_file
 from ragft.errors import ConfigError
 from ragft.feedback.store import FeedbackStore
-from ragft.tuning.improve import (
+from ragft.improve import (
     COLLECTED, FEEDBACK_TABLES, ImproveOptions, collect, decide, improve, last_watermark, new_pairs, table_marks,
 )
-from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.models.registry import ModelRegistry, ModelVersion
 from ragft.workspace import Workspace
 
 # (training question, taught answer, held-out paraphrase) — invented facts the base cannot know.

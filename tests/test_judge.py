@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragft.eval.judge import Judge
+from ragft.study.judge import Judge
 from ragft.types import Generation, QAExample
 
 

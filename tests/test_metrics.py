@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ragft.errors import ConfigError, RagftError
-from ragft.eval import metrics as m
+from ragft.metrics import metrics as m
 from ragft.types import TASK_TYPES
 
 from conftest import shared_dataset

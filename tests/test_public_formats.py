@@ -13,9 +13,9 @@ from ragft.corpus.checks import degenerate_answer_warnings, say_warnings, unknow
 from ragft.corpus.public_formats import NOT_FOUND, FormatError, detect_format, load_corpus, load_public
 from ragft.corpus.qa import load_qa_file, save_qa_file
 from ragft.errors import RagftError
-from ragft.eval.datasets import load_dataset
-from ragft.eval.study import StudyRunner
-from ragft.eval.study_config import DatasetConfig, load_study_config
+from ragft.corpus.datasets import load_dataset
+from ragft.study.study import StudyRunner
+from ragft.study.study_config import DatasetConfig, load_study_config
 from ragft.types import QAExample
 
 SQUAD = {"version": "v2.0", "data": [{"title": "Brennock Ferries", "paragraphs": [

@@ -22,8 +22,8 @@ import pytest
 from rich.console import Console
 
 from ragft.errors import RagftError
-from ragft.eval.report import RADAR_AXES, SECTIONS, render_report, write_report
-from ragft.eval.summary import print_summary
+from ragft.study.report import RADAR_AXES, SECTIONS, render_report, write_report
+from ragft.study.summary import print_summary
 
 SECTION_IDS = [sid for sid, _ in SECTIONS]
 PAYLOAD = "<script>alert(1)</script>"
@@ -143,8 +143,8 @@ def make_results() -> dict:
 def make_wide_results() -> dict:
     """Six variants with long names, every metric (26) and two baselines whose comparisons carry a
     ``family``: the layout the report must keep readable at 1280 px."""
-    from ragft.eval.results import DISPLAY_ORDER
-    from ragft.eval.scoring import LABELS as ALL_LABELS
+    from ragft.study.results import DISPLAY_ORDER
+    from ragft.study.scoring import LABELS as ALL_LABELS
 
     wide = make_results()
     template = wide["variants"][1]

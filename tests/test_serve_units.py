@@ -114,7 +114,7 @@ def test_pages_render_on_an_empty_workspace(tmp_path):
 
 def test_registry_versions_become_variants_and_dashboard_rows(tmp_path):
     from ragft.serve.app import create_app
-    from ragft.tuning.registry import ModelRegistry, ModelVersion
+    from ragft.models.registry import ModelRegistry, ModelVersion
 
     registry = ModelRegistry(tmp_path / "ws" / "models")
     registry.register(ModelVersion(name="sft-1", path=str(tmp_path / "m1"), base_model="builtin:smollm2-135m",

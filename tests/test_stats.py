@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ragft.errors import ConfigError, RagftError
-from ragft.eval import stats
+from ragft.metrics import stats
 
 
 def _scores(mean: float, n: int = 60, seed: int = 1) -> np.ndarray:

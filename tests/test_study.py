@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from ragft.errors import ConfigError, RagftError
-from ragft.eval import variants as variant_builders
-from ragft.eval.results import build_results, write_results
-from ragft.eval.study import StudyRunner
-from ragft.eval.study_config import load_study_config
+from ragft.study import variants as variant_builders
+from ragft.study.results import build_results, write_results
+from ragft.study.study import StudyRunner
+from ragft.study.study_config import load_study_config
 
 DOCS = {
     "ferry.md": "# Ferry\nThe Skerry Line ferry leaves Port Alda at 07:40 every weekday. Bicycles travel free of charge.",
@@ -94,7 +94,7 @@ def test_study_scores_every_variant_on_the_same_questions(tmp_path, embedder):
 
 
 def test_graph_variant_exports_its_knowledge_graph_and_the_report_shows_it(tmp_path, embedder):
-    from ragft.eval.report import render_report
+    from ragft.study.report import render_report
 
     graph_variant = {**EXTRACTIVE, "name": "extractive-graph", "pipeline": [{"name": "graph"}]}
     path = write_study(tmp_path, [EXTRACTIVE, graph_variant])
@@ -234,7 +234,7 @@ def test_progress_is_shown_per_question_and_while_indexing_when_redirected(tmp_p
 
     from rich.console import Console
 
-    from ragft.eval.study import StudyRunner as Runner
+    from ragft.study.study import StudyRunner as Runner
     from ragft.models.progress import report_generated
     from scripted_llm import ScriptedLLM
 

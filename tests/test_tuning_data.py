@@ -17,7 +17,7 @@ import pytest
 from ragft.corpus import load_folder, load_qa_file, make_chunker
 from ragft.data import sample_docs_dir, sample_qa_path
 from ragft.errors import ConfigError
-from ragft.eval.hygiene import normalize_text
+from ragft.metrics.hygiene import normalize_text
 from ragft.index.store import HybridIndex, Manifest
 from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, rag_messages

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragft.tuning.registry import ModelRegistry
+from ragft.models.registry import ModelRegistry
 
 pytestmark = pytest.mark.slow
 

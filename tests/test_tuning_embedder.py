@@ -12,8 +12,8 @@ import pytest
 from ragft.config import EmbedderConfig
 from ragft.corpus import make_chunker
 from ragft.errors import ConfigError
-from ragft.eval.study import StudyRunner
-from ragft.eval.study_config import StudyConfig
+from ragft.study.study import StudyRunner
+from ragft.study.study_config import StudyConfig
 from ragft.models import load_embedder
 from ragft.tuning.embedder import EmbedderTrainConfig, RetrievalPair, finetune_embedder, retrieval_pairs
 from ragft.types import Document, QAExample

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ragft.errors import ConfigError
-from ragft.tuning.registry import ModelRegistry, ModelVersion, registry_for, resolve_model
+from ragft.models.registry import ModelRegistry, ModelVersion, registry_for, resolve_model
 
 
 def _fake_model(root: Path, name: str) -> str:
@@ -99,7 +99,7 @@ def test_resolve_model(tmp_path):
 
 
 def _study(tmp_path: Path, registry_root: Path):
-    from ragft.eval.study_config import StudyConfig
+    from ragft.study.study_config import StudyConfig
 
     test_file = tmp_path / "test.jsonl"
     test_file.write_text(json.dumps({"id": "t1", "question": "When does the summer timetable start?",
@@ -113,8 +113,8 @@ def _study(tmp_path: Path, registry_root: Path):
 
 
 def test_study_resolves_refuses_leaks_and_records_scores(tmp_path):
-    from ragft.eval.datasets import load_dataset
-    from ragft.eval.study import StudyRunner
+    from ragft.corpus.datasets import load_dataset
+    from ragft.study.study import StudyRunner
 
     registry = ModelRegistry(tmp_path / "models")
     registry.register(_version(registry.root, "sft-1", train_questions=["Who approves travel claims?"]))

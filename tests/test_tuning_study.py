@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from ragft.eval.study import StudyRunner
-from ragft.eval.study_config import StudyConfig
-from ragft.tuning.registry import ModelRegistry
+from ragft.study.study import StudyRunner
+from ragft.study.study_config import StudyConfig
+from ragft.models.registry import ModelRegistry
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +37,8 @@ def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path, embedder):
     assert versions[0].train_questions == ["What colour are the Brennock funnels?"]
     assert run.records["sft-closed"][0]["answer"] is not None
     # The fine-tuned variant pays for its training in the cost model; the base model does not.
-    from ragft.eval.cost import cost_report
-    from ragft.eval.results import build_results, cost_variant
+    from ragft.study.cost import cost_report
+    from ragft.study.results import build_results, cost_variant
 
     variants = {v["name"]: v for v in build_results(run, embedder.embed)["variants"]}
     assert variants["sft-closed"]["cost"]["training_seconds"] == versions[0].metrics["seconds"] > 0

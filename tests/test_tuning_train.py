@@ -18,7 +18,7 @@ from ragft.models import load_llm
 from ragft.tuning.common import TrainingInterrupted
 from ragft.tuning.data import ChatExample, closed_book_messages
 from ragft.tuning.preference import DPOTrainConfig, ORPOTrainConfig, train_dpo, train_orpo
-from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.models.registry import ModelRegistry, ModelVersion
 from ragft.tuning.sft import SFTTrainConfig, train_sft
 from ragft.types import Preference
 

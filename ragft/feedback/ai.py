@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ragft.errors import ConfigError
-from ragft.eval.metrics import embedding_similarity, tutorial_token_overlap_recall
+from ragft.metrics.metrics import embedding_similarity, tutorial_token_overlap_recall
 from ragft.feedback.store import FeedbackStore, normalise
 from ragft.models.llm import LLM
 from ragft.types import Preference

@@ -1,4 +1,5 @@
-"""Model backends: generators (``LLM``) and embedders, plus the built-in offline models."""
+"""Model backends: generators (``LLM``) and embedders, the built-in offline models, and the
+model registry (``ragft.models.registry``: trained versions with lineage, scores and status)."""
 
 from ragft.models.embedder import Embedder, load_embedder
 from ragft.models.llm import LLM, OpenAICompatibleLLM, TransformersLLM, load_llm

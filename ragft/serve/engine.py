@@ -191,7 +191,7 @@ def open_registry(workspace_path: Path):
     if not root.is_dir():
         return None
     try:
-        from ragft.tuning.registry import ModelRegistry
+        from ragft.models.registry import ModelRegistry
     except ImportError:
         return None
     return ModelRegistry(root)

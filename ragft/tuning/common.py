@@ -26,7 +26,7 @@ from pydantic import Field
 
 from ragft.config import BUILTIN_LLM, _Strict
 from ragft.errors import ConfigError, RagftError
-from ragft.tuning.registry import ModelRegistry, ModelVersion, is_registry_model, now
+from ragft.models.registry import ModelRegistry, ModelVersion, is_registry_model, now
 
 # ---------------------------------------------------------------------------------------------
 # Configuration shared by every method (each method's config adds its own fields)

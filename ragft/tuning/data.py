@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragft.errors import ConfigError, RagftError
-from ragft.eval.hygiene import assert_no_overlap, normalize_text
+from ragft.metrics.hygiene import assert_no_overlap, normalize_text
 from ragft.index.store import HybridIndex
 from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, rag_messages
@@ -278,7 +278,7 @@ def check_no_test_overlap(train_questions: Sequence[str], test_questions: Sequen
                           train_where: Sequence[str] | None = None, test_where: Sequence[str] | None = None) -> None:
     """ConfigError naming the offending pairs when any test question (nearly) duplicates a
     training question — exact after normalisation, or word 3-gram / character 5-gram Jaccard
-    similarity at or above ``threshold`` (``ragft.eval.hygiene``).
+    similarity at or above ``threshold`` (``ragft.metrics.hygiene``).
 
     Scopes (the document a question asks about; None: any) limit the comparison to questions
     that could be about the same document: CUAD asks the same question of every contract, and

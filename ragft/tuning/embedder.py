@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragft.config import BUILTIN_EMBEDDER
 from ragft.errors import ConfigError
-from ragft.eval.evidence import coverage, locate_all
+from ragft.metrics.evidence import coverage, locate_all
 from ragft.tuning.data import data_sha256
 from ragft.types import Document, Hit, QAExample
 

@@ -22,7 +22,7 @@ from ragft.tuning.common import (
     pick_device, resolve_base_model, run_key, timed_train, trainer_arguments, work_dir,
 )
 from ragft.tuning.data import check_no_test_overlap, data_sha256, preference_rows
-from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.models.registry import ModelRegistry, ModelVersion
 from ragft.types import Preference
 
 

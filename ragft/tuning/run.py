@@ -19,7 +19,7 @@ from ragft.errors import ConfigError
 from ragft.tuning.common import TrainConfigBase, stop_after_steps
 from ragft.tuning.data import RaftOptions, load_preferences, raft_examples, sft_examples
 from ragft.tuning.preference import DPOTrainConfig, ORPOTrainConfig, train_dpo, train_orpo
-from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.models.registry import ModelRegistry, ModelVersion
 from ragft.tuning.sft import SFTTrainConfig, train_sft
 from ragft.tuning.synthetic import SyntheticOptions, synthetic_qa
 from ragft.types import QAExample

@@ -4,7 +4,8 @@ Examples are TRL conversational prompt-completion rows, so the model's own chat 
 formats them and the loss covers the assistant reply only (``completion_only_loss``). The
 result is merged into a plain model folder and registered::
 
-    from ragft.tuning import SFTTrainConfig, ModelRegistry, sft_examples, train_sft
+    from ragft.models.registry import ModelRegistry
+    from ragft.tuning import SFTTrainConfig, sft_examples, train_sft
     version = train_sft(sft_examples(qa), SFTTrainConfig(max_steps=100), ModelRegistry(ws / "models"))
     LLMConfig(model=version.path)   # or "registry:" + version.name in a study
 """
@@ -22,7 +23,7 @@ from ragft.tuning.common import (
     pick_device, resolve_base_model, run_key, timed_train, trainer_arguments, work_dir,
 )
 from ragft.tuning.data import ChatExample, check_no_test_overlap, data_sha256
-from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.models.registry import ModelRegistry, ModelVersion
 
 
 class SFTTrainConfig(TrainConfigBase):

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ragft.config import describe_validation_error
 from ragft.errors import ConfigError
 from ragft.tuning.data import RaftOptions, data_sha256, raft_examples, sft_examples
-from ragft.tuning.registry import ModelRegistry, ModelVersion
+from ragft.models.registry import ModelRegistry, ModelVersion
 from ragft.tuning.run import RAFT_MAX_LENGTH
 from ragft.tuning.sft import SFTTrainConfig, train_sft
 

@@ -14,7 +14,7 @@ Two generators, one filter:
 ``filter_pairs`` keeps a pair only when the question is a real question (3–40 words, not
 containing its own answer), the answer is short (≤ ``max_answer_words``) and supported by the
 chunk (≥ ``min_support`` of its content words occur in it), it is not a duplicate, and it does
-not overlap any test question (exact or near-duplicate, ``ragft.eval.hygiene.find_overlaps``).
+not overlap any test question (exact or near-duplicate, ``ragft.metrics.hygiene.find_overlaps``).
 
 Measured on the built-in sample corpus (196 recursive chunks of ≤800 characters; the test
 ``test_offline_fallback_quality_on_the_sample`` prints the figures): the template fallback makes
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ragft.corpus.chunkers import split_sentences
-from ragft.eval.hygiene import find_overlaps, normalize_text
+from ragft.metrics.hygiene import find_overlaps, normalize_text
 from ragft.types import Chunk, QAExample
 
 STOPWORDS = frozenset(

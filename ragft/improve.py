@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, RagftError
-from ragft.eval.stats import Comparison, bootstrap_ci, paired_bootstrap
+from ragft.metrics.stats import Comparison, bootstrap_ci, paired_bootstrap
 from ragft.tuning.data import ChatExample, check_no_test_overlap, preference_prompt
-from ragft.tuning.registry import REGISTRY_PREFIX, ModelRegistry, ModelVersion, is_registry_model
+from ragft.models.registry import REGISTRY_PREFIX, ModelRegistry, ModelVersion, is_registry_model
 from ragft.types import Preference, QAExample
 
 COLLECTED = "improve:collected"
@@ -153,7 +153,7 @@ def improve(workspace: Path | str, options: ImproveOptions, say: Callable[[str],
 
 
 def _check_options(options: ImproveOptions) -> None:
-    from ragft.eval.metrics import ANSWER_METRICS
+    from ragft.metrics.metrics import ANSWER_METRICS
 
     if options.method not in METHODS:
         raise ConfigError(f"--method {options.method!r} — use dpo (all feedback pairs) or sft (edits only)")
@@ -426,7 +426,7 @@ def _check_lineage_hygiene(registry: ModelRegistry, models: Sequence[str], test:
 def _evaluate_and_decide(ws, registry: ModelRegistry, candidate: ModelVersion, incumbent: str,
                          test: list[QAExample], options: ImproveOptions, pairs: list[Preference], resumed: bool,
                          say: Callable[[str], None]) -> ImproveResult:
-    from ragft.eval.metrics import ANSWER_METRICS
+    from ragft.metrics.metrics import ANSWER_METRICS
 
     score = ANSWER_METRICS[options.metric]
     cached: list[str] = []
@@ -489,7 +489,7 @@ def evaluation_answers(ws, registry: ModelRegistry, model: str, test: list[QAExa
 
 
 def _llm_config(ws, registry: ModelRegistry, model: str, max_new_tokens: int | None):
-    from ragft.tuning.registry import resolve_model
+    from ragft.models.registry import resolve_model
 
     base = ws.load_config().llm
     path = resolve_model(model, registry)[0]
@@ -569,7 +569,7 @@ def print_summary(result: ImproveResult, console) -> None:
     """A short rich table: both models' means with CIs, the difference, p and the decision."""
     from rich.table import Table
 
-    from ragft.eval.scoring import LABELS
+    from ragft.study.scoring import LABELS
 
     c = result.decision.comparison
     label = LABELS.get(result.metric, result.metric)

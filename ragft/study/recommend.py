@@ -19,9 +19,9 @@ sentence, so the report shows why, not just what.
 
 from __future__ import annotations
 
-from ragft.eval.power import questions_to_decide
-from ragft.eval.scoring import LABELS, paired_values
-from ragft.eval.stats import holm_bonferroni, non_inferiority, paired_bootstrap
+from ragft.metrics.power import questions_to_decide
+from ragft.study.scoring import LABELS, paired_values
+from ragft.metrics.stats import holm_bonferroni, non_inferiority, paired_bootstrap
 
 # Absolute margins on the 0–1 scale within which two variants count as equally good. Semantic
 # similarity of embeddings is compressed near its mean, so its margin is smaller.

@@ -1,7 +1,7 @@
 """The report's cost and break-even sections: measured use, modelled dollars, return and ROI.
 
-Split from :mod:`ragft.eval.report_sections` (same conventions: plain values for the template,
-SVG from :mod:`ragft.eval.plots` marked safe because we drew it). A reference variant (the
+Split from :mod:`ragft.study.report_sections` (same conventions: plain values for the template,
+SVG from :mod:`ragft.study.plots` marked safe because we drew it). A reference variant (the
 majority label) is not a deployment: its cost cells are "—" and it stays out of the plots.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from ragft.eval import plots
-from ragft.eval.report import View, finite_number, fmt, int_or, money
+from ragft.study import plots
+from ragft.study.report import View, finite_number, fmt, int_or, money
 
 COMPONENTS = (("serving", "serving"), ("api", "API"), ("retrieval", "retrieval"), ("storage", "storage"),
               ("training", "training"))

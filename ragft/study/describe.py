@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from ragft.config import ChunkerConfig, RetrievalConfig
-from ragft.eval.study_config import StepConfig, StudyConfig, VariantConfig
+from ragft.study.study_config import StepConfig, StudyConfig, VariantConfig
 
 # Steps whose plain name reads badly; the rest are shown as their name with spaces.
 STEP_WORDS = {

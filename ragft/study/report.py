@@ -1,14 +1,14 @@
 """The study report: one self-contained HTML file written beside ``results.json``.
 
-``render_report(results)`` turns the dict documented in :mod:`ragft.eval.results` into HTML;
+``render_report(results)`` turns the dict documented in :mod:`ragft.study.results` into HTML;
 ``write_report(run_dir)`` reads ``run_dir/results.json`` and writes ``run_dir/report.html``
 atomically. The page opens offline: there is no JavaScript at all, the CSS is inline, and the
-plots are inline SVG (:mod:`ragft.eval.plots`).
+plots are inline SVG (:mod:`ragft.study.plots`).
 
 The markup lives in ``templates/report.html.j2`` (Jinja2 with autoescape, so every string that
 came from a model, a document or the config is escaped; only our own SVG is marked safe); the
-section data is prepared in :mod:`ragft.eval.report_sections` (cost and break-even in
-:mod:`ragft.eval.report_cost`). This module holds the API, the
+section data is prepared in :mod:`ragft.study.report_sections` (cost and break-even in
+:mod:`ragft.study.report_cost`). This module holds the API, the
 defensive view over ``results`` and the number formatting the sections share.
 
 Sections, each ``<section id=...>`` with an ``<h2>``: summary, metrics, plots, radar, cost,
@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ragft.errors import RagftError
-from ragft.eval.plots import PALETTE, RADAR_AXES  # noqa: F401  (RADAR_AXES: part of this module's API)
+from ragft.study.plots import PALETTE, RADAR_AXES  # noqa: F401  (RADAR_AXES: part of this module's API)
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -51,7 +51,7 @@ RETRIEVAL_PREFIXES = ("evidence_", "doc_")
 
 def render_report(results: dict, *, run_dir: Path | None = None) -> str:
     """The whole report as one HTML string (``run_dir`` only fills in the regenerate command)."""
-    from ragft.eval import report_sections as build
+    from ragft.study import report_sections as build
 
     view = View(results)
     study = results.get("study") or {}
@@ -100,7 +100,7 @@ def _template():
     """The page template; autoescape is on for every value, whatever the file's extension."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    env = Environment(loader=PackageLoader("ragft.eval", "templates"), autoescape=True, trim_blocks=True,
+    env = Environment(loader=PackageLoader("ragft.study", "templates"), autoescape=True, trim_blocks=True,
                       lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True)
     return env.get_template("report.html.j2")
 

@@ -1,7 +1,7 @@
 """The data behind each report section, ready for ``templates/report.html.j2``.
 
-Each function takes the :class:`~ragft.eval.report.View` and returns plain values (strings are
-escaped by the template) plus SVG from :mod:`ragft.eval.plots`, marked safe here because we drew it.
+Each function takes the :class:`~ragft.study.report.View` and returns plain values (strings are
+escaped by the template) plus SVG from :mod:`ragft.study.plots`, marked safe here because we drew it.
 What a reader needs first comes first: the primary metric and the retrieval metrics; the full
 matrix of 20+ metrics and the comparisons on secondary metrics wait in collapsed ``<details>``.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from ragft.eval import plots
-from ragft.eval.report import KEY_METRICS, View, ci, finite_number, fmt, int_or, p_value, score_style
-from ragft.eval.report_cost import cost, roi  # noqa: F401  (sections built there, named here)
+from ragft.study import plots
+from ragft.study.report import KEY_METRICS, View, ci, finite_number, fmt, int_or, p_value, score_style
+from ragft.study.report_cost import cost, roi  # noqa: F401  (sections built there, named here)
 
 ANSWER_SCORES = ("token_f1", "rouge_l", "semantic_similarity", "evidence_hit")  # badges beside each answer
 MAX_SOURCE_CHARS = 6000  # longer retrieved passages are cut in the drill-down

@@ -6,8 +6,8 @@ Layout of a run folder (``output_dir``, default ``runs/<name>``)::
     records/<variant>-<key>.jsonl  one JSON record per answered question, appended batch by batch
     cache/                      what pipeline steps build once (sentence indexes, knowledge graphs, …)
     embedders/, models/         fine-tuned embedders and the model registry, when the study trains
-    graphs/<fingerprint>.graphml, .json   the knowledge graphs ``graph`` steps used (``ragft.eval.graphs``)
-    results.json, questions.csv, report.html   written by ``ragft.eval.results`` / ``report``
+    graphs/<fingerprint>.graphml, .json   the knowledge graphs ``graph`` steps used (``ragft.study.graphs``)
+    results.json, questions.csv, report.html   written by ``ragft.study.results`` / ``report``
 
 A variant's ``key`` hashes everything that determines its answers (its recipe, the models'
 configs, the embedder, the chunker and the corpus content). Records are reused when the key and
@@ -32,17 +32,17 @@ from ragft.corpus import load_folder, make_chunker
 from ragft.corpus.checks import degenerate_answer_warnings, say_warnings, unknown_document_warnings, where
 from ragft.corpus.public_formats import load_corpus
 from ragft.errors import ConfigError, RagftError
-from ragft.eval.baselines import majority_label_counts, study_labels
-from ragft.eval.datasets import load_dataset, sample
-from ragft.eval.evidence import EvidenceSpan, locate_all
-from ragft.eval.hygiene import assert_no_overlap
-from ragft.eval.records import (
+from ragft.study.baselines import majority_label_counts, study_labels
+from ragft.corpus.datasets import load_dataset, sample
+from ragft.metrics.evidence import EvidenceSpan, locate_all
+from ragft.metrics.hygiene import assert_no_overlap
+from ragft.study.records import (
     RECORD_FORMAT, append_records, content_hash, make_record, question_hash, read_records,
 )
-from ragft.eval.progress import StudyProgress
-from ragft.eval.study_config import StudyConfig, VariantConfig
-from ragft.eval.timing import BatchTimer
-from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
+from ragft.study.progress import StudyProgress
+from ragft.study.study_config import StudyConfig, VariantConfig
+from ragft.study.timing import BatchTimer
+from ragft.study.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
 from ragft.rag.tasks import DEFAULT_LABELS, answer_format
 from ragft.index.store import HybridIndex, on_indexing
 from ragft.models import load_embedder, load_llm
@@ -143,7 +143,7 @@ class StudyRunner:
     @property
     def registry(self):
         """The model registry named by ``registry:`` in the config (None when there is none)."""
-        from ragft.tuning.registry import registry_for
+        from ragft.models.registry import registry_for
 
         if self.config.registry:
             return registry_for(self.config.registry)
@@ -159,7 +159,7 @@ class StudyRunner:
     def model_version(self, name: str):
         """The registry version a model key refers to (``model: registry:NAME``), else None
         (also for a ``finetune`` model not trained yet: it is checked when it is trained)."""
-        from ragft.tuning.registry import resolve_model
+        from ragft.models.registry import resolve_model
 
         if name not in self.config.models:
             return None
@@ -291,7 +291,7 @@ class StudyRunner:
     def _add_references(self) -> None:
         """Add the trivial references a verdict needs when the config lacks them: closed-book
         (when any variant generates) and the extractive reader (when any variant retrieves)."""
-        from ragft.eval.baselines import missing_references
+        from ragft.study.baselines import missing_references
 
         for reference in missing_references(self.config):
             self.console.print(f"adding reference variant [bold]{reference.name}[/] ({reference.description}); "
@@ -331,7 +331,7 @@ class StudyRunner:
         """LLM-as-judge verdicts for every variant, or None when the study configures no judge."""
         if self.config.judge is None:
             return None
-        from ragft.eval.judge import Judge, JudgeOutcome
+        from ragft.study.judge import Judge, JudgeOutcome
 
         name = self.config.judge.llm
         fingerprint = content_hash(self.config.models[name].model_dump(exclude={"batch_size", "timeout_s", "max_retries"}))

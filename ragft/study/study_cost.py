@@ -2,7 +2,7 @@
 
 Use is measured by the study (seconds and tokens per query, index and training time); prices,
 traffic and what an answer is worth are the config's ``cost:`` assumptions. Seconds per query
-come from batches timed on a quiet machine (``ragft.eval.timing``), so a busy machine does not
+come from batches timed on a quiet machine (``ragft.study.timing``), so a busy machine does not
 change a variant's dollars; when no batch was quiet the variant is flagged. The return side reads
 the primary metric's mean as the share of right answers: each is worth ``value_per_correct_usd``,
 each wrong one costs ``cost_per_wrong_usd``.
@@ -10,11 +10,11 @@ each wrong one costs ``cost_per_wrong_usd``.
 
 from __future__ import annotations
 
-from ragft.eval import cost as costs
-from ragft.eval.study import StudyRun
-from ragft.eval.study_config import StudyConfig, VariantConfig
-from ragft.eval.timing import robust_seconds_per_query
-from ragft.eval.variants import RETRIEVING_TYPES
+from ragft.study import cost as costs
+from ragft.study.study import StudyRun
+from ragft.study.study_config import StudyConfig, VariantConfig
+from ragft.study.timing import robust_seconds_per_query
+from ragft.study.variants import RETRIEVING_TYPES
 
 COMPONENTS = {"serving": "serving compute", "api": "API tokens", "retrieval": "retrieval hosting",
               "storage": "model storage", "training": "training"}

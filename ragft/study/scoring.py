@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ragft.eval import metrics as m
-from ragft.eval.evidence import EvidenceSpan, best_coverage, coverage
+from ragft.metrics import metrics as m
+from ragft.metrics.evidence import EvidenceSpan, best_coverage, coverage
 from ragft.rag.grounding import is_abstention
-from ragft.eval.stats import bootstrap_ci, holm_correct, paired_bootstrap
+from ragft.metrics.stats import bootstrap_ci, holm_correct, paired_bootstrap
 from ragft.types import Chunk, Hit, QAExample
 
 CORE_METRICS = (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ragft.config import ChunkerConfig, RetrievalConfig
 from ragft.errors import ConfigError
-from ragft.eval.study_config import VariantConfig
+from ragft.study.study_config import VariantConfig
 from ragft.index.store import HybridIndex
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragft.errors import RagftError
-from ragft.eval.power import questions_for_non_inferiority, questions_to_detect
-from ragft.eval.recommend import default_margin
-from ragft.eval.report import read_results
+from ragft.metrics.power import questions_for_non_inferiority, questions_to_detect
+from ragft.study.recommend import default_margin
+from ragft.study.report import read_results
 
 BINARY_METRICS = {"label_accuracy", "exact_match", "evidence_hit", "evidence_all_hit", "doc_hit@k"}
 ASSUMED_SD = {"binary": 0.6, "graded": 0.35}

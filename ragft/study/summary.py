@@ -17,7 +17,7 @@ from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
-from ragft.eval.report import finite_number
+from ragft.study.report import finite_number
 
 # The KDD 2024 tutorial's three metrics, with short headings (the table should fit an 80-column terminal).
 TUTORIAL_COLUMNS = (

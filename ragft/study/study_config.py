@@ -27,39 +27,10 @@ from pydantic import Field, model_validator
 from ragft.config import (
     ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, _Strict, load_yaml_model,
 )
+from ragft.corpus.datasets import DatasetConfig  # defined with the adapters that read it
 from ragft.errors import ConfigError
 
 VARIANT_TYPES = ("closed_book", "rag", "extractive")
-
-
-class DatasetConfig(_Strict):
-    """Where questions come from; ``kind`` picks the adapter."""
-
-    # squad … beir: a public dataset file (a folder for beir) read by ragft.corpus.public_formats;
-    # auto: detected from the content (any of those, or a qa_file)
-    kind: Literal["qa_file", "kdd_lab", "cuad", "squad", "pubmedqa", "hotpotqa", "musique", "beir", "auto"] = "qa_file"
-    path: str | None = None  # qa_file: CSV/JSONL; kdd_lab: the lab's *_qa.csv; public formats: the file/folder
-    cuad_dir: str | None = None  # kdd_lab (for gold clauses) and cuad
-    task_type: str | None = None  # override the file's task type
-    n: int | None = Field(None, ge=1)  # sample this many questions (reproducibly)
-    seed: int = 0
-    scope_to_contract: bool = True  # CUAD/lab: retrieve only within the question's contract
-    question_style: Literal["tutorial", "cuad"] = "tutorial"
-    # Split by document, so train and test never ask about the same document: "test" keeps the
-    # questions whose document falls in a reproducible ``split_share`` of documents, "train" the rest.
-    split: Literal["all", "train", "test"] = "all"
-    split_share: float = Field(0.2, gt=0, lt=1)
-    exclude_docs: list[str] = Field(default_factory=list)  # drop questions about these documents
-    qrels: str = "test"  # beir: judge with qrels/<qrels>.tsv (test, dev, train)
-    unanswerable: Literal["keep", "skip"] = "keep"  # squad v2, musique: keep them (gold: "Not found…") or drop
-
-    @model_validator(mode="after")
-    def _needs_a_source(self):
-        if self.kind != "cuad" and not self.path:
-            raise ValueError(f"a {self.kind} dataset needs 'path'")
-        if self.kind == "cuad" and not self.cuad_dir:
-            raise ValueError("a cuad dataset needs 'cuad_dir'")
-        return self
 
 
 class StepConfig(_Strict):
@@ -120,7 +91,7 @@ class JudgeConfig(_Strict):
 
 
 class CostAssumptions(_Strict):
-    """Prices and traffic for the cost model (``ragft.eval.cost``); use is measured by the study.
+    """Prices and traffic for the cost model (``ragft.study.cost``); use is measured by the study.
 
     Defaults describe a modest self-hosted deployment billed for busy time only; set
     ``always_on: true`` for a machine rented around the clock (744 h a month). Retrieval hosting
@@ -189,7 +160,7 @@ class StudyConfig(_Strict):
     cost: CostAssumptions = Field(default_factory=CostAssumptions)
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     output_dir: str | None = None  # default: runs/<name> beside the working directory
-    # Fine-tuned model versions: a models folder or a workspace holding models/ (ragft.tuning.registry);
+    # Fine-tuned model versions: a models folder or a workspace holding models/ (ragft.models.registry);
     # a model config may then say model: "registry:sft-1".
     registry: str | None = None
     finetune: dict[str, FinetuneConfig] = Field(default_factory=dict)  # models trained by the study itself

@@ -5,7 +5,8 @@
 - ``load_cuad``: CUAD's ``master_clauses.csv`` → one question per contract and clause category.
 
 Generic CSV/JSONL QA files are read by ``ragft.corpus.qa.load_qa_file``, public formats by
-``ragft.corpus.public_formats``; ``load_dataset`` reads whichever a study's dataset config names.
+``ragft.corpus.public_formats``; ``load_dataset`` reads whichever a study's dataset config
+(``DatasetConfig``, used by ``ragft.study.study_config``) names.
 """
 
 from __future__ import annotations
@@ -17,14 +18,47 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field, model_validator
+
+from ragft.config import _Strict
 from ragft.corpus.public_formats import FORMATS as PUBLIC_FORMATS, detect_format, load_public
 from ragft.corpus.qa import load_qa_file
 from ragft.errors import ConfigError, RagftError
-from ragft.eval.study_config import DatasetConfig
 from ragft.types import QAExample
 
 csv.field_size_limit(1 << 30)  # CUAD rows hold whole clause lists in single cells
+
+
+class DatasetConfig(_Strict):
+    """Where questions come from; ``kind`` picks the adapter."""
+
+    # squad … beir: a public dataset file (a folder for beir) read by ragft.corpus.public_formats;
+    # auto: detected from the content (any of those, or a qa_file)
+    kind: Literal["qa_file", "kdd_lab", "cuad", "squad", "pubmedqa", "hotpotqa", "musique", "beir", "auto"] = "qa_file"
+    path: str | None = None  # qa_file: CSV/JSONL; kdd_lab: the lab's *_qa.csv; public formats: the file/folder
+    cuad_dir: str | None = None  # kdd_lab (for gold clauses) and cuad
+    task_type: str | None = None  # override the file's task type
+    n: int | None = Field(None, ge=1)  # sample this many questions (reproducibly)
+    seed: int = 0
+    scope_to_contract: bool = True  # CUAD/lab: retrieve only within the question's contract
+    question_style: Literal["tutorial", "cuad"] = "tutorial"
+    # Split by document, so train and test never ask about the same document: "test" keeps the
+    # questions whose document falls in a reproducible ``split_share`` of documents, "train" the rest.
+    split: Literal["all", "train", "test"] = "all"
+    split_share: float = Field(0.2, gt=0, lt=1)
+    exclude_docs: list[str] = Field(default_factory=list)  # drop questions about these documents
+    qrels: str = "test"  # beir: judge with qrels/<qrels>.tsv (test, dev, train)
+    unanswerable: Literal["keep", "skip"] = "keep"  # squad v2, musique: keep them (gold: "Not found…") or drop
+
+    @model_validator(mode="after")
+    def _needs_a_source(self):
+        if self.kind != "cuad" and not self.path:
+            raise ValueError(f"a {self.kind} dataset needs 'path'")
+        if self.kind == "cuad" and not self.cuad_dir:
+            raise ValueError("a cuad dataset needs 'cuad_dir'")
+        return self
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ classification the majority label — so a variant that merely matches them is s
 
 from __future__ import annotations
 
-from ragft.eval.metrics import parse_label
-from ragft.eval.study_config import StudyConfig, VariantConfig
-from ragft.eval.variants import RETRIEVING_TYPES, USES_LLM
+from ragft.metrics.metrics import parse_label
+from ragft.study.study_config import StudyConfig, VariantConfig
+from ragft.study.variants import RETRIEVING_TYPES, USES_LLM
 from ragft.rag.tasks import DEFAULT_LABELS
 from ragft.types import QAExample
 
