@@ -6,7 +6,6 @@ validated object. Nothing here loads a model; ``ragft.models`` turns these into 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragft.errors import ConfigError
+from ragft.persist import atomic_write_text
 
 BUILTIN_LLM = "builtin:smollm2-135m"
 BUILTIN_EMBEDDER = "builtin:all-minilm-l6-v2"
@@ -95,11 +95,7 @@ def load_yaml_model(path: Path, model_type: type[BaseModel]) -> Any:
 
 
 def save_yaml_model(model: BaseModel, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # per process: two writers must not share it
-    tmp.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False))
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 
 from ragft.errors import ConfigError, RagftError
 from ragft.metrics.stats import Comparison, bootstrap_ci, paired_bootstrap
+from ragft.persist import atomic_write_text, content_hash
 from ragft.tuning.data import ChatExample, check_no_test_overlap, preference_prompt
 from ragft.models.registry import REGISTRY_PREFIX, ModelRegistry, ModelVersion, is_registry_model
 from ragft.types import Preference, QAExample
@@ -527,7 +527,7 @@ def _eval_key(test: list[QAExample], options: ImproveOptions, llm_config, index,
     if index is not None:
         recipe["index"] = asdict(index.manifest)
         recipe["retrieval"] = retrieval.model_dump()
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return content_hash(recipe)[:16]
 
 
 def _cache_path(registry: ModelRegistry, model: str, path: str, key: str) -> Path:
@@ -549,11 +549,8 @@ def _read_cache(path: Path, test: list[QAExample]) -> list[str] | None:
 
 
 def _write_cache(path: Path, test: list[QAExample], answers: list[str], model: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"model": model, "questions": [q.question for q in test], "answers": answers},
-                              ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"model": model, "questions": [q.question for q in test], "answers": answers},
+                                       ensure_ascii=False, indent=1))
 
 
 def _short(model: str) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, RagftError
+from ragft.persist import atomic_write_text
 
 FIELDS = ["kind", "question", "answer", "context", "sources", "model_version", "variant", "vote", "rating",
           "corrected_answer", "answer_b", "variant_b", "choice", "created_at"]
@@ -64,10 +65,7 @@ def write_records(path: Path, records: list[dict[str, Any]]) -> int:
     else:
         for record in records:
             buffer.write(json.dumps(record, ensure_ascii=False) + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, buffer.getvalue())
     return len(records)
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ragft.errors import RagftError
 from ragft.models.embedder import Embedder
+from ragft.persist import atomic_write_text
 from ragft.types import Chunk, Document, Hit
 
 FORMAT_VERSION = 1
@@ -161,9 +162,7 @@ class HybridIndex:
         np.save(staging / "embeddings.npy", self.embeddings)
         _fsync_folder(staging)
         staging.rename(directory / version)
-        pointer = directory / "CURRENT.tmp"
-        pointer.write_text(version, encoding="utf-8")
-        os.replace(pointer, directory / "CURRENT")
+        atomic_write_text(directory / "CURRENT", version)
         _remove_stale_versions(directory, keep=version)
         return directory / version
 

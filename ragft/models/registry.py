@@ -20,13 +20,13 @@ records its scores here and promotion (``promote``) makes one version "current".
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ragft.errors import ConfigError
+from ragft.persist import atomic_write_text
 
 REGISTRY_FORMAT = 1
 REGISTRY_PREFIX = "registry:"
@@ -159,14 +159,8 @@ class ModelRegistry:
         self._save(versions)
 
     def _save(self, versions: list[ModelVersion]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"registry.json.tmp-{os.getpid()}")
         payload = {"format": REGISTRY_FORMAT, "versions": [asdict(v) for v in versions]}
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(payload, out, indent=1, ensure_ascii=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(payload, indent=1, ensure_ascii=False))
 
 
 def is_registry_model(model: str) -> bool:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +50,7 @@ from ragft.models.llm import LLM
 from ragft.rag.modular import RAGState
 from ragft.rag.query import clean_line, few_shot, parse_list, split_retrieval_params
 from ragft.rag.steps import Retrieve, fuse_hits
+from ragft.persist import append_jsonl, read_jsonl
 from ragft.types import Chunk, Hit
 
 # Bump when the prompt changes: cached questions are then regenerated. (The raw output is cached
@@ -97,21 +97,16 @@ class QuestionCache:
 
     def load(self) -> dict[str, dict]:
         records: dict[str, dict] = {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    record = json.loads(line)
-                    records[record["key"]] = record
-                except (ValueError, KeyError, TypeError):
-                    continue
+        for record in read_jsonl(self.path):
+            try:
+                records[record["key"]] = record
+            except (KeyError, TypeError):
+                continue
         return records
 
     def append(self, records: list[dict]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as out:
-            out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-            out.flush()
-            os.fsync(out.fileno())
+        append_jsonl(self.path, records)
 
 
 @dataclass

@@ -7,11 +7,9 @@ matches (the question, its scope and, for classification, the answer format aske
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from pathlib import Path
 
+from ragft.persist import append_jsonl, content_hash, read_jsonl
 from ragft.rag.tasks import AnswerFormat
 from ragft.types import Answer, QAExample
 
@@ -44,22 +42,13 @@ def question_hash(question: QAExample, answer_format: AnswerFormat | None = None
 def read_records(path: Path) -> dict[str, dict]:
     """Saved records by qid; a torn last line (a crash mid-write) is ignored, not fatal."""
     records = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-                records[record["qid"]] = record
-            except (ValueError, KeyError, TypeError):
-                continue
+    for record in read_jsonl(path):
+        try:
+            records[record["qid"]] = record
+        except (KeyError, TypeError):
+            continue
     return records
 
 
 def append_records(path: Path, records: list[dict]) -> None:
-    with open(path, "a", encoding="utf-8") as out:
-        out.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def content_hash(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    append_jsonl(path, records, default=str)

@@ -37,7 +37,7 @@ from ragft.corpus.datasets import load_dataset, sample
 from ragft.metrics.evidence import EvidenceSpan, locate_all
 from ragft.metrics.hygiene import assert_no_overlap
 from ragft.study.records import (
-    RECORD_FORMAT, append_records, content_hash, make_record, question_hash, read_records,
+    RECORD_FORMAT, append_records, make_record, question_hash, read_records,
 )
 from ragft.study.progress import StudyProgress
 from ragft.study.study_config import StudyConfig, VariantConfig
@@ -47,6 +47,7 @@ from ragft.rag.tasks import DEFAULT_LABELS, answer_format
 from ragft.index.store import HybridIndex, on_indexing
 from ragft.models import load_embedder, load_llm
 from ragft.models.progress import on_generated
+from ragft.persist import content_hash
 from ragft.types import Document, QAExample
 from ragft.workspace import Workspace, ingest
 
