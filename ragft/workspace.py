@@ -2,6 +2,8 @@
 
     <workspace>/ragft.yaml   the WorkspaceConfig (models, chunker, retrieval) used by ingest/ask
     <workspace>/index/       the HybridIndex (see ragft.index.store)
+    <workspace>/models/      trained model versions (the registry: ragft.models.registry)
+    <workspace>/feedback.sqlite   the web app's feedback (ragft.feedback.store)
 
 The CLI takes ``--workspace`` (default ``$RAGFT_WORKSPACE`` or ``./ragft-workspace``).
 """

@@ -4,7 +4,7 @@ and the index — loaded once, used only from the model worker thread.
 A variant is named ``<pipeline>/<model>``: ``rag/base`` is the workspace's configured LLM with
 naive RAG over the workspace index, ``closed-book/base`` the same model alone, and
 ``rag/<version>`` / ``closed-book/<version>`` each model version in the registry
-(``<workspace>/models``) that has not been rejected.
+(``<workspace>/models``, ``ragft.models.registry``) that has not been rejected.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ragft.config import LLMConfig, WorkspaceConfig
 from ragft.errors import RagftError
+from ragft.models.registry import ModelRegistry
 from ragft.rag.modular import RAGState
 from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT, naive_rag
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, Generate, format_context, rag_messages
@@ -174,7 +175,7 @@ class Engine:
 
 
 def registry_models(workspace_path: Path, base: LLMConfig) -> list[ModelChoice]:
-    """Model versions from ``<workspace>/models`` (empty when no registry or no tuning module)."""
+    """Model versions from ``<workspace>/models`` (empty when there is no registry)."""
     registry = open_registry(workspace_path)
     if registry is None:
         return []
@@ -186,12 +187,8 @@ def registry_models(workspace_path: Path, base: LLMConfig) -> list[ModelChoice]:
 
 
 def open_registry(workspace_path: Path):
-    """The workspace's ModelRegistry, or None when there is none (imported lazily: optional)."""
+    """The workspace's ModelRegistry, or None when there is none."""
     root = Path(workspace_path) / "models"
     if not root.is_dir():
-        return None
-    try:
-        from ragft.models.registry import ModelRegistry
-    except ImportError:
         return None
     return ModelRegistry(root)

@@ -5,7 +5,8 @@ Layout of a run folder (``output_dir``, default ``runs/<name>``)::
     indexes/<chunker-hash>/     one workspace per chunker configuration (incrementally updated)
     records/<variant>-<key>.jsonl  one JSON record per answered question, appended batch by batch
     cache/                      what pipeline steps build once (sentence indexes, knowledge graphs, …)
-    embedders/, models/         fine-tuned embedders and the model registry, when the study trains
+    embedders/, models/         fine-tuned embedders and the model registry (``ragft.models.registry``),
+                                when the study trains (``ragft.tuning.study_train``)
     graphs/<fingerprint>.graphml, .json   the knowledge graphs ``graph`` steps used (``ragft.study.graphs``)
     results.json, questions.csv, report.html   written by ``ragft.study.results`` / ``report``
 
