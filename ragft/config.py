@@ -75,6 +75,7 @@ class WorkspaceConfig(_Strict):
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     chunker: ChunkerConfig = Field(default_factory=ChunkerConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    corpus: str | None = None  # the folder (or dataset file) last ingested: a study on the workspace reads it
 
 
 def load_yaml_model(path: Path, model_type: type[BaseModel]) -> Any:

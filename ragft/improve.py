@@ -14,10 +14,14 @@ One run on a workspace (``<ws>/feedback.sqlite``, ``<ws>/models/registry.json``)
 3. **Train** a candidate: DPO from the current version (the workspace's model when none is
    current), or SFT on the edits only (``method="sft"``).
 4. **Evaluate** candidate and current on held-out questions (refused when they overlap any
-   question the candidate's lineage was trained on) with the same pipeline — closed-book, or
-   naive RAG over the workspace index — on one metric (token F1 by default), paired bootstrap.
+   question the candidate's lineage was trained on) with the pipeline the workspace serves — its
+   deployed variant (``ragft deploy``), else closed-book or naive RAG (``--rag``) — answered by
+   the study's own code (``ragft.study.answering``), on one metric (token F1 by default), paired
+   bootstrap.
 5. **Decide**: promote only when the candidate is better with p < alpha; otherwise reject it
-   with the means, difference, CI and p-value as the reason, and keep the current version.
+   with the means, difference, CI and p-value as the reason, and keep the current version. A
+   promotion also swaps the generator in the workspace's deployment, so a running server answers
+   with the new version from its next request.
 
 Every step is an event in the registry (``improve:collected``, ``scored``, ``improve:evaluated``,
 ``promoted``/``rejected``, ``improve:kept`` on the incumbent).
@@ -29,25 +33,25 @@ candidate's feedback is spent, and the next run waits for new feedback.
 
 **Resuming.** Training resumes from its checkpoints (same data and settings → same work folder).
 A candidate that was trained but not yet decided (a crash during evaluation) is picked up by the
-next run instead of training another. Evaluation answers are cached per model in
-``<version folder>/eval/`` (``<models>/.eval/`` for a base model outside the registry), keyed by
-the questions, the pipeline and the generation settings, so the incumbent is not re-asked.
+next run instead of training another. Evaluation answers are study records under
+``<workspace>/runs/improve/records/``, keyed by the evaluated spec, so the incumbent is not re-asked.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, RagftError
 from ragft.metrics.stats import Comparison, bootstrap_ci, paired_bootstrap
-from ragft.persist import atomic_write_text, content_hash
+from ragft.persist import content_hash
 from ragft.tuning.data import ChatExample, check_no_test_overlap, preference_prompt
 from ragft.models.registry import REGISTRY_PREFIX, ModelRegistry, ModelVersion, is_registry_model
+from ragft.deployment import WorkspaceModels, load_deployment, promote_generator
+from ragft.rag.variant import AnswerResources, VariantSpec
 from ragft.types import Preference, QAExample
 
 COLLECTED = "improve:collected"
@@ -55,7 +59,7 @@ EVALUATED = "improve:evaluated"
 KEPT = "improve:kept"
 FEEDBACK_TABLES = ("interactions", "votes", "edits", "pairwise", "ai_judgements")
 METHODS = ("dpo", "sft")
-EVAL_FORMAT = 1  # bump when a cached answer's meaning changes
+EVAL_FORMAT = 2  # bump when a cached answer's meaning changes
 
 
 @dataclass
@@ -134,7 +138,7 @@ def improve(workspace: Path | str, options: ImproveOptions, say: Callable[[str],
 
     _check_options(options)
     ws = Workspace(Path(workspace))
-    registry = ModelRegistry(ws.path / "models")
+    registry = ModelRegistry(ws.models_dir)
     test = _load_test(options.test)
     pending = _pending_candidate(registry)
     if pending is not None:
@@ -142,7 +146,7 @@ def improve(workspace: Path | str, options: ImproveOptions, say: Callable[[str],
         candidate, pairs, incumbent = pending, [], _incumbent_of(pending)
         _check_lineage_hygiene(registry, [REGISTRY_PREFIX + candidate.name, incumbent], test)
     else:
-        incumbent = _incumbent(registry, ws)
+        incumbent = _incumbent(registry, ws, options.rag)
         _check_lineage_hygiene(registry, [incumbent], test)  # before any sampling or training
         pairs, watermark = collect(ws, registry, incumbent, options, test, say)
         candidate = _train(pairs, incumbent, registry, options, test, say)
@@ -180,14 +184,18 @@ def _load_test(path: Path) -> list[QAExample]:
 
 
 # ------------------------------------------------------------------------------- who is current
-def _incumbent(registry: ModelRegistry, ws) -> str:
-    """What the candidate starts from and must beat: the current version, else the workspace model."""
+def _incumbent(registry: ModelRegistry, ws, rag: bool = False) -> str:
+    """What the candidate starts from and must beat: the deployed pipeline's generator, else the
+    current version, else the workspace model."""
     current = registry.current()
-    if current is not None:
+    if load_deployment(ws) is not None:
+        llm, where = evaluation_spec(ws, rag).llm, ws.deployment_path
+    elif current is not None:
         return REGISTRY_PREFIX + current.name
-    llm = ws.load_config().llm
+    else:
+        llm, where = ws.load_config().llm, ws.config_path
     if llm.backend != "transformers":
-        raise ConfigError(f"{ws.config_path}: llm.backend is {llm.backend!r} — improve trains local weights; set "
+        raise ConfigError(f"{where}: llm.backend is {llm.backend!r} — improve trains local weights; set "
                           "llm.backend: transformers with a local or Hugging Face model")
     return llm.model
 
@@ -219,7 +227,7 @@ def collect(ws, registry: ModelRegistry, incumbent: str, options: ImproveOptions
 
     ConfigError when there is nothing new to train on: the registry and store are untouched.
     """
-    store_path = ws.path / "feedback.sqlite"
+    store_path = ws.feedback_path
     if not store_path.exists() and options.questions is None:
         raise ConfigError(_no_feedback_message(ws, "there is no feedback store yet"))
     from ragft.feedback.store import FeedbackStore
@@ -248,7 +256,7 @@ def collect(ws, registry: ModelRegistry, incumbent: str, options: ImproveOptions
 
 
 def _no_feedback_message(ws, what: str) -> str:
-    return (f"{what} in {ws.path / 'feedback.sqlite'} — nothing to train on: collect votes, edits or pairwise "
+    return (f"{what} in {ws.feedback_path} — nothing to train on: collect votes, edits or pairwise "
             f"choices with `ragft serve --workspace {ws.path}`, import a file with `ragft feedback import`, "
             "pass --questions FILE for AI feedback, or --all-feedback to reuse feedback already trained on")
 
@@ -429,24 +437,77 @@ def _evaluate_and_decide(ws, registry: ModelRegistry, candidate: ModelVersion, i
     from ragft.metrics.metrics import ANSWER_METRICS
 
     score = ANSWER_METRICS[options.metric]
+    served = evaluation_spec(ws, options.rag)
+    say(f"scoring with the served pipeline {served.name} ({served.type}), the study's answering code")
     cached: list[str] = []
-    answers = {}
+    answers, versions = {}, {}
+    models = WorkspaceModels(ws)
     for role, model in (("current", incumbent), ("candidate", REGISTRY_PREFIX + candidate.name)):
-        answers[role], from_cache = evaluation_answers(ws, registry, model, test, options, say)
+        spec = with_model(served, model, registry, options.max_new_tokens)
+        versions[role] = spec
+        records, from_cache = evaluation_records(ws, spec, test, models)
+        answers[role] = [r["answer"] for r in records]
         if from_cache:
             cached.append(model)
     scores = {role: [score(a, q.answers) for a, q in zip(answers[role], test)] for role in answers}
     names = (_short(incumbent), candidate.name)
     decision = decide(scores["current"], scores["candidate"], metric=options.metric, names=names,
                       alpha=options.alpha, n_resamples=options.n_resamples)
-    _record(registry, candidate, incumbent, scores, decision, options)
+    _record(registry, candidate, incumbent, scores, decision, options, served)
+    if decision.promote:  # what the workspace serves now answers with the promoted version
+        changed = promote_generator(ws, incumbent, versions["candidate"].llm, versions["candidate"].model_version,
+                                    f"improve promoted {candidate.name} over {_short(incumbent)}")
+        if changed:
+            say(f"deployment: {', '.join(changed)} now answer with {candidate.name} (a running server picks "
+                "this up on its next request)")
     return ImproveResult(candidate=registry.get(candidate.name), incumbent=incumbent, pairs=pairs,
                          decision=decision, metric=options.metric, n_questions=len(test), cached=cached,
                          resumed=resumed, answers=answers, scores=scores)
 
 
+def evaluation_spec(ws, rag: bool) -> VariantSpec:
+    """The pipeline candidates are scored with: the workspace's deployed variant when it generates
+    (else the first deployed one that does), otherwise naive RAG (``rag``) or closed-book on the
+    workspace's settings — the same specs ``ragft serve`` answers with."""
+    deployment = load_deployment(ws)
+    if deployment is not None:
+        spec = next((v for v in [deployment.variant(), *deployment.variants] if v.generates), None)
+        if spec is not None:
+            return spec
+    config = ws.load_config()
+    return VariantSpec(name="rag.base" if rag else "closed-book.base", type="rag" if rag else "closed_book",
+                       llm=config.llm, embedder=config.embedder, chunker=config.chunker, retrieval=config.retrieval)
+
+
+def with_model(spec: VariantSpec, model: str, registry: ModelRegistry, max_new_tokens: int | None) -> VariantSpec:
+    """``spec`` answering with ``model`` (a registry name or the base model), greedy."""
+    update = {"backend": "transformers", "model": model, "temperature": 0.0, "base_url": None}
+    version = registry.get(model) if is_registry_model(model) else None
+    llm = spec.llm.model_copy(update=update)
+    lengths = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+    return spec.with_llm(llm, f"{version.name}@{version.data_sha256[:12]}" if version else None).model_copy(
+        update=lengths)
+
+
+def evaluation_records(ws, spec: VariantSpec, test: list[QAExample], models: WorkspaceModels) -> tuple[list[dict], bool]:
+    """``spec``'s study records on the held-out questions (cached under ``<ws>/runs/improve``); True
+    when every answer came from the cache."""
+    from ragft.study.answering import answer_questions
+    from ragft.rag.tasks import answer_format
+    from ragft.study.records import question_hash, read_records
+
+    key = content_hash({"spec": spec.identity(), "format": EVAL_FORMAT})[:12]
+    path = ws.runs_dir / "improve" / "records" / f"{spec.name}-{key}.jsonl"
+    saved = read_records(path)
+    from_cache = all(saved.get(q.qid, {}).get("question_hash") == question_hash(q, answer_format(q.task_type))
+                     for q in test)
+    resources = AnswerResources(embedder_for=models.embedder_for, llm_for=models.llm_for, index_for=models.index_for,
+                                cache_dir=ws.cache_dir)
+    return answer_questions(spec, test, resources, path), from_cache
+
+
 def _record(registry: ModelRegistry, candidate: ModelVersion, incumbent: str, scores: dict[str, list[float]],
-            decision: Decision, options: ImproveOptions) -> None:
+            decision: Decision, options: ImproveOptions, served: VariantSpec) -> None:
     """Scores on both sides, the evaluation, then the decision — each one registry event."""
     c = decision.comparison
     key = f"improve:{Path(options.test).stem}"
@@ -455,7 +516,7 @@ def _record(registry: ModelRegistry, candidate: ModelVersion, incumbent: str, sc
                                                  "low": c.low, "high": c.high, "p_value": c.p_value})
     if is_registry_model(incumbent):
         registry.record_scores(incumbent, key, {options.metric: c.mean_a, "n": len(scores["current"])})
-    setup = (f"{'naive RAG' if options.rag else 'closed-book'} on {len(scores['candidate'])} questions from "
+    setup = (f"{served.name} ({served.type}, spec {served.key()}) on {len(scores['candidate'])} questions from "
              f"{options.test}: {options.metric} {_short(incumbent)} {c.mean_a:.3f}, {candidate.name} {c.mean_b:.3f}")
     registry.log_event(candidate.name, EVALUATED, setup)
     if decision.promote:
@@ -464,28 +525,6 @@ def _record(registry: ModelRegistry, candidate: ModelVersion, incumbent: str, sc
         registry.reject(candidate.name, decision.reason)
         if is_registry_model(incumbent):
             registry.log_event(incumbent, KEPT, f"{candidate.name} rejected: {decision.reason}")
-
-
-def evaluation_answers(ws, registry: ModelRegistry, model: str, test: list[QAExample], options: ImproveOptions,
-                       say: Callable[[str], None]) -> tuple[list[str], bool]:
-    """``model``'s answers to the test questions (cached on disk); True when from the cache."""
-    index, retrieval = _workspace_index(ws) if options.rag else (None, None)
-    llm_config = _llm_config(ws, registry, model, options.max_new_tokens)
-    key = _eval_key(test, options, llm_config, index, retrieval)
-    path = _cache_path(registry, model, llm_config.model, key)
-    cached = _read_cache(path, test)
-    if cached is not None:
-        say(f"{_short(model)}: {len(test)} answers from the cache ({path.parent})")
-        return cached, True
-    from ragft.models import load_llm
-    from ragft.rag.pipeline import ClosedBook, naive_rag
-
-    say(f"{_short(model)}: answering {len(test)} test question(s) {'with naive RAG' if options.rag else 'closed-book'}")
-    llm = load_llm(llm_config, progress=False)
-    pipeline = naive_rag(index, llm, retrieval) if options.rag else ClosedBook(llm)
-    answers = [a.text for a in pipeline.answer_batch([q.question for q in test], [q.doc_scope for q in test])]
-    _write_cache(path, test, answers, model)
-    return answers, False
 
 
 def _llm_config(ws, registry: ModelRegistry, model: str, max_new_tokens: int | None):
@@ -513,44 +552,6 @@ def _workspace_index(ws):
                           f"{ws.path}` first, or leave out --rag to evaluate closed-book")
     config = ws.load_config()
     return ws.load_index(load_embedder(config.embedder)), config.retrieval
-
-
-def _eval_key(test: list[QAExample], options: ImproveOptions, llm_config, index, retrieval) -> str:
-    """Everything that decides the answers except the weights (the cache lives with the weights)."""
-    from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT
-    from ragft.rag.steps import RAG_SYSTEM_PROMPT
-
-    recipe = {"format": EVAL_FORMAT, "questions": [(q.question, q.doc_scope) for q in test],
-              "llm": llm_config.model_dump(exclude={"model", "batch_size", "timeout_s", "max_retries", "device"}),
-              "pipeline": "rag" if options.rag else "closed_book",
-              "prompt": RAG_SYSTEM_PROMPT if options.rag else CLOSED_BOOK_SYSTEM_PROMPT}
-    if index is not None:
-        recipe["index"] = asdict(index.manifest)
-        recipe["retrieval"] = retrieval.model_dump()
-    return content_hash(recipe)[:16]
-
-
-def _cache_path(registry: ModelRegistry, model: str, path: str, key: str) -> Path:
-    if is_registry_model(model):
-        return Path(path) / "eval" / f"improve-{key}.json"
-    model_hash = hashlib.sha256(path.encode()).hexdigest()[:12]  # a base model outside the registry
-    return registry.root / ".eval" / f"{model_hash}-{key}.json"
-
-
-def _read_cache(path: Path, test: list[QAExample]) -> list[str] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        answers = data["answers"]
-        if data["questions"] == [q.question for q in test] and len(answers) == len(test):
-            return [str(a) for a in answers]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # missing or torn: answer again
-    return None
-
-
-def _write_cache(path: Path, test: list[QAExample], answers: list[str], model: str) -> None:
-    atomic_write_text(path, json.dumps({"model": model, "questions": [q.question for q in test], "answers": answers},
-                                       ensure_ascii=False, indent=1))
 
 
 def _short(model: str) -> str:

@@ -1,9 +1,14 @@
-"""A workspace: one folder holding a corpus's index, its configuration and its study runs.
+"""A workspace: one folder holding a corpus's index, its configuration, its studies, its model
+versions, its feedback and the variants it serves. Its layout is spelled here and nowhere else:
 
-    <workspace>/ragft.yaml   the WorkspaceConfig (models, chunker, retrieval) used by ingest/ask
-    <workspace>/index/       the HybridIndex (see ragft.index.store)
-    <workspace>/models/      trained model versions (the registry: ragft.models.registry)
-    <workspace>/feedback.sqlite   the web app's feedback (ragft.feedback.store)
+    <workspace>/ragft.yaml        the WorkspaceConfig (models, chunker, retrieval, corpus) of ingest/ask
+    <workspace>/index/            the HybridIndex of the workspace's own chunker (see ragft.index.store)
+    <workspace>/indexes/<key>/    the same corpus cut by other chunkers/embedders (a study's variants)
+    <workspace>/runs/<study>/     study runs (``ragft study CONFIG --workspace``), listed by the dashboard
+    <workspace>/models/           the model registry (fine-tuned versions, ragft.models.registry)
+    <workspace>/feedback.sqlite   what users and AI judges said about served answers
+    <workspace>/deployment.yaml   the variants ``serve``/``ask`` answer with (ragft.deployment)
+    <workspace>/cache/            what pipeline steps build once (sentence indexes, graphs, …)
 
 The CLI takes ``--workspace`` (default ``$RAGFT_WORKSPACE`` or ``./ragft-workspace``).
 """
@@ -14,12 +19,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragft.config import WorkspaceConfig, load_yaml_model, save_yaml_model
+from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, load_yaml_model, save_yaml_model
 from ragft.errors import RagftError
 from ragft.corpus import LoadReport, make_chunker
 from ragft.corpus.public_formats import load_corpus
 from ragft.index.store import HybridIndex, IngestStats, ProgressCallback
 from ragft.models.embedder import Embedder
+from ragft.persist import content_hash
+from ragft.rag.variant import model_identity
 
 
 def default_workspace() -> Path:
@@ -38,6 +45,34 @@ class Workspace:
     def index_dir(self) -> Path:
         return self.path / "index"
 
+    @property
+    def runs_dir(self) -> Path:
+        return self.path / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.path / "feedback.sqlite"
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.path / "deployment.yaml"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path / "cache"
+
+    def for_index(self, chunker: ChunkerConfig, embedder: EmbedderConfig) -> Workspace:
+        """The workspace holding the corpus cut by ``chunker`` and embedded by ``embedder``: this
+        one when they are its own settings, else the one under ``indexes/<key>``."""
+        config = self.load_config()
+        if chunker == config.chunker and embedder == config.embedder:
+            return self
+        return Workspace(self.path / "indexes" / index_key(chunker, embedder))
+
     def load_config(self) -> WorkspaceConfig:
         if self.config_path.exists():
             return load_yaml_model(self.config_path, WorkspaceConfig)
@@ -51,6 +86,13 @@ class Workspace:
 
     def load_index(self, embedder: Embedder | None) -> HybridIndex:
         return HybridIndex.load(self.index_dir, embedder)
+
+
+def index_key(chunker: ChunkerConfig, embedder: EmbedderConfig) -> str:
+    """A folder name for one (chunker, embedder) pair; a local embedder folder counts by its name,
+    so moving a run folder keeps its indexes."""
+    return content_hash({"chunker": chunker.model_dump(),
+                         "embedder": {**embedder.model_dump(), "model": model_identity(embedder.model)}})[:12]
 
 
 def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder: Embedder,
@@ -70,7 +112,7 @@ def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder
                                      previous=previous, progress=progress, on_progress=on_progress)
     if not _index_is_current(previous, stats):
         index.save(workspace.index_dir)
-    workspace.save_config(config)
+    workspace.save_config(config.model_copy(update={"corpus": str(Path(source).resolve())}))
     return report, stats
 
 

@@ -57,7 +57,7 @@ def test_a_database_from_a_newer_ragft_is_refused(tmp_path):
 
 def test_votes_ratings_edits_and_bad_values(store):
     iid = store.record_interaction("Who approves travel?", "The CFO [1].", context="[1] The CFO approves.",
-                                   sources=[{"doc_id": "travel.md"}], model_version="base", variant="rag/base")
+                                   sources=[{"doc_id": "travel.md"}], model_version="base", variant="rag.base")
     store.vote(iid, "up")
     store.rate(iid, 4)
     store.edit(iid, "The Chief Financial Officer.")
@@ -78,8 +78,8 @@ def test_preference_pairs_from_every_source_and_never_identical(store):
     store.edit(edited, "The CFO.")
     same_edit = store.record_interaction(q, "The CFO.")
     store.edit(same_edit, "  The   CFO. ")  # only whitespace differs: no pair
-    up = store.record_interaction(q, "The CFO approves.", variant="rag/base")
-    down = store.record_interaction(q.lower(), "Nobody.", variant="closed-book/base")
+    up = store.record_interaction(q, "The CFO approves.", variant="rag.base")
+    down = store.record_interaction(q.lower(), "Nobody.", variant="closed-book.base")
     up_again = store.record_interaction(q, "Nobody. ")  # up-voted but the same text as the down-voted one
     store.vote(up, "up"), store.vote(down, "down"), store.vote(up_again, "up")
     store.pairwise(q, "A answer", "B answer", "b", variant_a="x", variant_b="y")
@@ -121,9 +121,9 @@ def test_concurrent_writers_lose_nothing(store):
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_export_import_round_trip(store, tmp_path, suffix):
     iid = store.record_interaction("Q1, with \"quotes\"", "line one\nline two", context="c", sources=["a.md#0"],
-                                   model_version="base", variant="rag/base")
+                                   model_version="base", variant="rag.base")
     store.vote(iid, "down"), store.rate(iid, 2), store.edit(iid, "better")
-    store.pairwise("Q2", "x", "y", "a", variant_a="rag/base", variant_b="closed-book/base")
+    store.pairwise("Q2", "x", "y", "a", variant_a="rag.base", variant_b="closed-book.base")
     path = tmp_path / f"out{suffix}"
     assert store.export(path) == 2
 

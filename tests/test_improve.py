@@ -157,8 +157,8 @@ def test_no_new_feedback_is_a_clear_error_and_changes_nothing(dpo_run, ws, test_
 @pytest.mark.slow
 def test_an_undecided_candidate_is_resumed_at_evaluation(dpo_run, sft_run, ws, test_file):
     """A run that stopped after training leaves a candidate with no decision; the next run
-    evaluates it instead of training again (here it shares sft-1's folder, so both sides'
-    answers come from the cache and are identical: p = 1, rejected)."""
+    evaluates it instead of training again (here it shares sft-1's weights, so both sides'
+    answers are identical: p = 1, rejected; the incumbent's come from the cache)."""
     registry = ModelRegistry(ws / "models")
     version = ModelVersion(name="dpo-9", path=sft_run.candidate.path, base_model="builtin:smollm2-135m",
                            method="dpo", parent=sft_run.candidate.name)
@@ -168,7 +168,7 @@ def test_an_undecided_candidate_is_resumed_at_evaluation(dpo_run, sft_run, ws, t
     said: list[str] = []
     result = improve(ws, ImproveOptions(test=test_file, max_new_tokens=TOKENS), say=said.append)
     assert result.resumed and result.candidate.name == "dpo-9" and "resuming" in said[0]
-    assert len(result.cached) == 2 and result.decision.comparison.p_value == 1.0
+    assert result.cached == [f"registry:{sft_run.candidate.name}"] and result.decision.comparison.p_value == 1.0
     assert registry.get("dpo-9").status == "rejected" and registry.current().name == sft_run.candidate.name
 
 

@@ -12,7 +12,7 @@ from ragft.config import RetrievalConfig
 from ragft.corpus import make_chunker
 from ragft.errors import ConfigError
 from ragft.corpus.datasets import split_by_document
-from ragft.study.variants import ExtractiveBaseline
+from ragft.rag.variant import ExtractiveBaseline
 from ragft.index.store import HybridIndex
 from ragft.rag.examples import ExampleQueries
 from ragft.rag.modular import ModularRAG

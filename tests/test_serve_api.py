@@ -35,9 +35,9 @@ def test_openai_client_models_and_completion_with_sources(server):
     running, workspace = server
     client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused-on-loopback")
     ids = [m.id for m in client.models.list().data]
-    assert {"rag/base", "closed-book/base"} <= set(ids)
+    assert {"rag.base", "closed-book.base"} <= set(ids)
 
-    completion = client.chat.completions.create(model="rag/base", messages=[{"role": "user", "content": QUESTION}],
+    completion = client.chat.completions.create(model="rag.base", messages=[{"role": "user", "content": QUESTION}],
                                                 max_tokens=8)
     assert completion.choices[0].message.content.strip()
     assert completion.usage.completion_tokens <= 8
@@ -46,7 +46,7 @@ def test_openai_client_models_and_completion_with_sources(server):
     assert extra["sources"][0]["doc_id"] in {"hr/leave-policy.md", "company/about-brennock.md"}
     store = FeedbackStore(workspace / "feedback.sqlite")
     stored = store.interaction(extra["interaction_id"])
-    assert stored["answer"] == completion.choices[0].message.content and stored["variant"] == "rag/base"
+    assert stored["answer"] == completion.choices[0].message.content and stored["variant"] == "rag.base"
     store.close()
 
 
@@ -54,7 +54,7 @@ def test_openai_client_streaming(server):
     running, _ = server
     client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="x")
     chunks = list(client.chat.completions.create(
-        model="closed-book/base", messages=[{"role": "user", "content": "Say hello."}], stream=True, max_tokens=6))
+        model="closed-book.base", messages=[{"role": "user", "content": "Say hello."}], stream=True, max_tokens=6))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
@@ -67,7 +67,7 @@ def test_openai_errors_name_the_problem(server):
     with pytest.raises(openai.BadRequestError, match="unknown variant 'gpt-9'"):
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="messages"):
-        client.chat.completions.create(model="rag/base", messages=[{"role": "system", "content": "only system"}])
+        client.chat.completions.create(model="rag.base", messages=[{"role": "system", "content": "only system"}])
 
 
 def test_page_api_needs_csrf_and_names_bad_fields(page_client, server):

@@ -37,7 +37,7 @@ def page(server):
 def test_chat_sources_and_feedback_are_stored_exactly(server, page):
     running, workspace = server
     page.goto(f"{running.url}/chat")
-    page.select_option("#variant", "rag/base")
+    page.select_option("#variant", "rag.base")
     page.fill("#question", QUESTION)
     page.click("#ask")
     card = page.locator("article.answer[data-interaction]")
@@ -66,7 +66,7 @@ def test_chat_sources_and_feedback_are_stored_exactly(server, page):
     store = FeedbackStore(workspace / "feedback.sqlite")
     (interaction,) = store.interactions()
     assert interaction["id"] == int(card.get_attribute("data-interaction"))
-    assert (interaction["question"], interaction["variant"]) == (QUESTION, "rag/base")
+    assert (interaction["question"], interaction["variant"]) == (QUESTION, "rag.base")
     assert interaction["answer"] == answer.strip()
     assert len(interaction["sources"]) == 3 and "[1] (from " in interaction["context"]
     assert [v["vote"] for v in store.rows("votes")] == ["up"]

@@ -62,10 +62,10 @@ def test_wilson_and_bradley_terry():
     assert 0.49 < low < 0.5 and 0.94 < high < 0.95  # textbook values: [0.490, 0.943]
     ratings = bradley_terry([("x", "y", 1.0)] * 8 + [("x", "y", 0.0)] * 2, ["x", "y"])
     assert ratings["x"] > 1000 > ratings["y"] and abs(ratings["x"] + ratings["y"] - 2000) < 1e-6
-    rows = [{"variant_a": "rag/base", "variant_b": "closed-book/base", "choice": c} for c in "aaab"] + \
-           [{"variant_a": "closed-book/base", "variant_b": "rag/base", "choice": "tie"}]
+    rows = [{"variant_a": "rag.base", "variant_b": "closed-book.base", "choice": c} for c in "aaab"] + \
+           [{"variant_a": "closed-book.base", "variant_b": "rag.base", "choice": "tie"}]
     standings = leaderboard(rows)
-    assert [s.variant for s in standings] == ["rag/base", "closed-book/base"]
+    assert [s.variant for s in standings] == ["rag.base", "closed-book.base"]
     top = standings[0]
     assert (top.games, top.wins, top.losses, top.ties) == (5, 3, 1, 1) and top.win_rate == pytest.approx(0.7)
     assert top.ci_low < top.win_rate < top.ci_high
@@ -79,7 +79,7 @@ def test_token_protects_api_and_pages(tmp_path):
         assert client.get("/v1/models").status_code == 401
         assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
         models = client.get("/v1/models", headers={"Authorization": "Bearer s3cret"})
-        assert models.status_code == 200 and "closed-book/base" in [m["id"] for m in models.json()["data"]]
+        assert models.status_code == 200 and "closed-book.base" in [m["id"] for m in models.json()["data"]]
         assert client.post("/api/feedback/1/vote", json={"vote": "up"}).status_code == 401
         page = client.get("/dashboard", follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"].startswith("/login")
@@ -106,9 +106,9 @@ def test_pages_render_on_an_empty_workspace(tmp_path):
         assert "ragft improve" in client.get("/dashboard").text
         assert client.get("/reports/../feedback.sqlite/report.html").status_code == 404
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/chat").text).group(1)
-        reply = client.post("/api/chat", json={"question": "hi", "variant": "rag/base"}, headers={"X-CSRF-Token": csrf})
+        reply = client.post("/api/chat", json={"question": "hi", "variant": "rag.base"}, headers={"X-CSRF-Token": csrf})
         assert reply.status_code == 400 and "no index" in reply.json()["detail"]
-        blank = client.post("/api/chat", json={"question": "", "variant": "rag/base"}, headers={"X-CSRF-Token": csrf})
+        blank = client.post("/api/chat", json={"question": "", "variant": "rag.base"}, headers={"X-CSRF-Token": csrf})
         assert blank.status_code == 400 and "question" in blank.json()["detail"]
 
 
@@ -128,9 +128,11 @@ def test_registry_versions_become_variants_and_dashboard_rows(tmp_path):
     app = create_app(ServeSettings(workspace=tmp_path / "ws"))
     engine = app.state.engine
     names = [v.name for v in engine.variants()]
-    assert {"rag/sft-1", "closed-book/dpo-1", "rag/base"} <= set(names) and "rag/bad-1" not in names
-    assert engine.default_variant().name == "closed-book/dpo-1"  # the current version; no index yet
-    assert engine.variant("rag/sft-1").model.llm.model == str(tmp_path / "m1")
+    assert {"rag.sft-1", "closed-book.dpo-1", "rag.base"} <= set(names) and "rag.bad-1" not in names
+    assert engine.default_variant().name == "closed-book.dpo-1"  # the current version; no index yet
+    served = engine.variant("rag.sft-1")
+    assert served.spec.llm.model == "registry:sft-1" and served.model_version == f"sft-1@{'ab' * 6}"
+    assert served.spec_hash != engine.variant("rag.base").spec_hash  # feedback tells the two apart
     with TestClient(app) as client:
         board = client.get("/dashboard").text
         assert "dpo-1" in board and "sft-1" in board and "token_f1 0.123" in board and "current" in board

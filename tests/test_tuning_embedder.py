@@ -154,7 +154,7 @@ def test_cli_trains_an_embedder_and_ingest_uses_it(tmp_path):
 
 
 def test_only_some_variants_trains_only_what_they_use(tmp_path):
-    from ragft.cli import _keep_variants
+    from ragft.cli.studies import _keep_variants
 
     config = StudyConfig.model_validate(_study(
         tmp_path, models={"small": {"model": "builtin:smollm2-135m"}},

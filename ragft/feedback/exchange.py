@@ -8,11 +8,11 @@ pairwise choice between two answers:
     answer       required (for pairwise: answer A)
     context      the retrieved text the answer was written from ("" for closed-book)
     sources      a JSON list (in CSV: a JSON string), e.g. ["policy.md#3"]
-    model_version, variant
+    model_version, variant, variant_hash   (what answered: the served spec's key, ragft.rag.variant)
     vote         up | down              (interaction)
     rating       1–5                    (interaction)
     corrected_answer                    (interaction: the human edit)
-    answer_b, variant_b, choice a|b|tie (pairwise)
+    answer_b, variant_b, variant_hash_b, choice a|b|tie (pairwise)
     created_at   seconds since the epoch or an ISO 8601 date-time
 
 Every record is validated before anything is stored; the first problem is a ConfigError naming
@@ -31,9 +31,9 @@ from typing import Any
 from ragft.errors import ConfigError, RagftError
 from ragft.persist import atomic_write_text
 
-FIELDS = ["kind", "question", "answer", "context", "sources", "model_version", "variant", "vote", "rating",
-          "corrected_answer", "answer_b", "variant_b", "choice", "created_at"]
-ALIASES = {"answer_a": "answer", "variant_a": "variant"}
+FIELDS = ["kind", "question", "answer", "context", "sources", "model_version", "variant", "variant_hash", "vote",
+          "rating", "corrected_answer", "answer_b", "variant_b", "variant_hash_b", "choice", "created_at"]
+ALIASES = {"answer_a": "answer", "variant_a": "variant", "variant_hash_a": "variant_hash"}
 KINDS = ("interaction", "pairwise")
 
 
@@ -41,15 +41,16 @@ KINDS = ("interaction", "pairwise")
 def interaction_record(row: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "interaction", "question": row["question"], "answer": row["answer"], "context": row["context"],
             "sources": row["sources"], "model_version": row["model_version"], "variant": row["variant"],
-            "vote": row.get("vote") or "", "rating": row.get("rating") or "",
-            "corrected_answer": row.get("corrected_answer") or "", "answer_b": "", "variant_b": "", "choice": "",
-            "created_at": row["created_at"]}
+            "variant_hash": row.get("variant_hash") or "", "vote": row.get("vote") or "",
+            "rating": row.get("rating") or "", "corrected_answer": row.get("corrected_answer") or "", "answer_b": "",
+            "variant_b": "", "variant_hash_b": "", "choice": "", "created_at": row["created_at"]}
 
 
 def pairwise_record(row: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "pairwise", "question": row["question"], "answer": row["answer_a"], "context": row["context"],
-            "sources": [], "model_version": "", "variant": row["variant_a"], "vote": "", "rating": "",
-            "corrected_answer": "", "answer_b": row["answer_b"], "variant_b": row["variant_b"],
+            "sources": [], "model_version": "", "variant": row["variant_a"],
+            "variant_hash": row.get("variant_hash_a") or "", "vote": "", "rating": "", "corrected_answer": "",
+            "answer_b": row["answer_b"], "variant_b": row["variant_b"], "variant_hash_b": row.get("variant_hash_b") or "",
             "choice": row["choice"], "created_at": row["created_at"]}
 
 
@@ -140,7 +141,8 @@ def _validated(path: Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, str) or not value.strip():
             fail(field, "required, non-empty text")
         record[field] = value
-    for field in ("context", "model_version", "variant", "corrected_answer", "answer_b", "variant_b"):
+    for field in ("context", "model_version", "variant", "variant_hash", "corrected_answer", "answer_b", "variant_b",
+                  "variant_hash_b"):
         if field in row:
             if not isinstance(row[field], str):
                 fail(field, f"must be text, got {type(row[field]).__name__}")

@@ -5,7 +5,7 @@
 Tables (append-only; a later click never overwrites an earlier one):
 
     interactions   a question, the context shown to the model, the answer, its sources (JSON),
-                   the model version and the variant (pipeline) that produced it
+                   the model version, the variant and the hash of its spec that produced it
     votes          up / down on an interaction
     ratings        1–5 on an interaction
     edits          a corrected answer for an interaction
@@ -124,7 +124,17 @@ def _m2_ai_judgements_and_time_indexes(conn: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_ai_judgements_and_time_indexes]
+def _m3_variant_hash(conn: sqlite3.Connection) -> None:
+    """Which exact pipeline answered: the served VariantSpec's key (ragft.rag.variant)."""
+    _run_script(conn, """
+        ALTER TABLE interactions ADD COLUMN variant_hash TEXT NOT NULL DEFAULT '';
+        ALTER TABLE pairwise ADD COLUMN variant_hash_a TEXT NOT NULL DEFAULT '';
+        ALTER TABLE pairwise ADD COLUMN variant_hash_b TEXT NOT NULL DEFAULT ''
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_ai_judgements_and_time_indexes,
+                                                          _m3_variant_hash]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -207,20 +217,23 @@ class FeedbackStore:
 
     # ----------------------------------------------------------------- writing
     def record_interaction(self, question: str, answer: str, context: str = "", sources: list | None = None,
-                           model_version: str = "", variant: str = "", created_at: float | None = None) -> int:
-        """Store one answered question; returns its id (what votes, ratings and edits refer to)."""
+                           model_version: str = "", variant: str = "", created_at: float | None = None,
+                           variant_hash: str = "") -> int:
+        """Store one answered question; returns its id (what votes, ratings and edits refer to).
+        ``variant_hash`` is the served spec's key: which exact pipeline and model answered."""
         _require_text("question", question)
         with self._write() as conn:
             return self._insert_interaction(conn, question, answer, context, sources, model_version, variant,
-                                            created_at)
+                                            created_at, variant_hash)
 
     @staticmethod
-    def _insert_interaction(conn, question, answer, context, sources, model_version, variant, created_at) -> int:
+    def _insert_interaction(conn, question, answer, context, sources, model_version, variant, created_at,
+                            variant_hash="") -> int:
         cursor = conn.execute(
-            "INSERT INTO interactions (question, context, answer, sources, model_version, variant, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO interactions (question, context, answer, sources, model_version, variant, variant_hash, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (question, context or "", answer or "", json.dumps(sources or [], ensure_ascii=False),
-             model_version or "", variant or "", created_at or time.time()))
+             model_version or "", variant or "", variant_hash or "", created_at or time.time()))
         return int(cursor.lastrowid)
 
     def vote(self, interaction_id: int, vote: str) -> int:
@@ -253,21 +266,23 @@ class FeedbackStore:
             raise RagftError(f"interaction_id {interaction_id} does not exist")
 
     def pairwise(self, question: str, answer_a: str, answer_b: str, choice: str, variant_a: str = "",
-                 variant_b: str = "", context: str = "", created_at: float | None = None) -> int:
+                 variant_b: str = "", context: str = "", created_at: float | None = None,
+                 variant_hashes: tuple[str, str] = ("", "")) -> int:
         """Store which of two answers to one question was better: 'a', 'b' or 'tie'."""
         _require_text("question", question)
         choice = _check_choice(choice)
         with self._write() as conn:
             return self._insert_pairwise(conn, question, answer_a, answer_b, choice, variant_a, variant_b,
-                                         context, created_at)
+                                         context, created_at, variant_hashes)
 
     @staticmethod
-    def _insert_pairwise(conn, question, answer_a, answer_b, choice, variant_a, variant_b, context, created_at) -> int:
+    def _insert_pairwise(conn, question, answer_a, answer_b, choice, variant_a, variant_b, context, created_at,
+                         variant_hashes=("", "")) -> int:
         cursor = conn.execute(
-            "INSERT INTO pairwise (question, context, answer_a, answer_b, variant_a, variant_b, choice, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (question, context or "", answer_a or "", answer_b or "", variant_a or "", variant_b or "", choice,
-             created_at or time.time()))
+            "INSERT INTO pairwise (question, context, answer_a, answer_b, variant_a, variant_b, variant_hash_a, "
+            "variant_hash_b, choice, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (question, context or "", answer_a or "", answer_b or "", variant_a or "", variant_b or "",
+             variant_hashes[0] or "", variant_hashes[1] or "", choice, created_at or time.time()))
         return int(cursor.lastrowid)
 
     def record_judgement(self, question: str, answers: list[str], scores: list[float], reasons: list[str],
@@ -396,11 +411,12 @@ class FeedbackStore:
         if record["kind"] == "pairwise":
             self._insert_pairwise(conn, record["question"], record["answer"], record["answer_b"], record["choice"],
                                   record.get("variant", ""), record.get("variant_b", ""), record.get("context", ""),
-                                  when)
+                                  when, (record.get("variant_hash", ""), record.get("variant_hash_b", "")))
             return
         interaction_id = self._insert_interaction(conn, record["question"], record["answer"],
                                                   record.get("context", ""), record.get("sources"),
-                                                  record.get("model_version", ""), record.get("variant", ""), when)
+                                                  record.get("model_version", ""), record.get("variant", ""), when,
+                                                  record.get("variant_hash", ""))
         if record.get("vote"):
             self._insert(conn, "votes", interaction_id, "vote", record["vote"], when)
         if record.get("rating") is not None:

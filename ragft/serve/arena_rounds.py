@@ -20,6 +20,7 @@ class Round:
     variants: tuple[str, str]  # (A, B)
     answers: tuple[str, str]
     contexts: tuple[str, str]
+    variant_hashes: tuple[str, str] = ("", "")  # the served specs' keys
 
 
 class RoundBook:

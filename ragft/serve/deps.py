@@ -40,5 +40,5 @@ async def record_answer(request: Request, variant, question: str, result) -> int
     """Store an answered question as an interaction (what feedback refers to); returns its id."""
     store = request.app.state.store
     return await in_thread(store.record_interaction, question, result.text, context=result.context,
-                           sources=result.sources(with_text=False), model_version=variant.model.model_version,
-                           variant=variant.name)
+                           sources=result.sources(with_text=False), model_version=variant.model_version,
+                           variant=variant.name, variant_hash=variant.spec_hash)

@@ -1,10 +1,17 @@
-"""What answers questions in the web app: variants (model version × pipeline), loaded models
-and the index — loaded once, used only from the model worker thread.
+"""What answers questions in the web app and the API: the served variants and the models and
+indexes they load — loaded once, used only from the model worker thread.
 
-A variant is named ``<pipeline>/<model>``: ``rag/base`` is the workspace's configured LLM with
-naive RAG over the workspace index, ``closed-book/base`` the same model alone, and
-``rag/<version>`` / ``closed-book/<version>`` each model version in the registry
-(``<workspace>/models``, ``ragft.models.registry``) that has not been rejected.
+Every served variant is a ``VariantSpec`` built by ``ragft.rag.variant.build_answerer``, the
+function the study scores with, so the served pipeline is the measured one. They are:
+
+- the deployed variants (``<workspace>/deployment.yaml``, written by ``ragft deploy`` or
+  ``serve --study``), by their study names — the deployment's default answers by default;
+- ``rag.base`` / ``closed-book.base``: the workspace's configured LLM with naive RAG over the
+  workspace index, and alone;
+- ``rag.<version>`` / ``closed-book.<version>`` for each registry version not rejected.
+
+Ids are path-safe (``/v1/models/{id}`` works). The deployment file is re-read when it changes,
+so a model promoted by ``ragft improve`` answers from the next request on, without a restart.
 """
 
 from __future__ import annotations
@@ -13,36 +20,42 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ragft.config import LLMConfig, WorkspaceConfig
+from ragft.deployment import Deployment, WorkspaceModels, deployment_stamp, load_deployment
 from ragft.errors import RagftError
-from ragft.models.registry import ModelRegistry
-from ragft.rag.modular import RAGState
-from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT, naive_rag
-from ragft.rag.steps import RAG_SYSTEM_PROMPT, Generate, format_context, rag_messages
+from ragft.index.store import HybridIndex
+from ragft.rag.modular import ModularRAG, RAGState
+from ragft.rag.pipeline import ClosedBook
+from ragft.rag.steps import Generate, format_context, rag_messages
+from ragft.rag.variant import VariantSpec
 from ragft.types import Hit
 from ragft.workspace import Workspace
 
-PIPELINES = ("rag", "closed-book")
-
 
 @dataclass(frozen=True)
-class ModelChoice:
-    key: str  # "base" or a registry version name
-    llm: LLMConfig
-    model_version: str  # what feedback records: the version name, or the configured model id for base
-    status: str = ""  # registry status: candidate | current | rejected ("" for base)
+class Served:
+    """One variant the server answers with."""
 
-
-@dataclass(frozen=True)
-class Variant:
-    pipeline: str
-    model: ModelChoice
+    name: str  # the id clients send as ``model``
+    spec: VariantSpec
+    origin: str  # "deployed" | "workspace" | "registry"
+    status: str = ""  # registry status of its model: candidate | current ("" otherwise)
 
     @property
-    def name(self) -> str:
-        return f"{self.pipeline}/{self.model.key}"
+    def pipeline(self) -> str:
+        return self.spec.type.replace("_", "-")
+
+    @property
+    def model_version(self) -> str:
+        """What feedback records as the model: the registry version, the model id, or "none"."""
+        if self.spec.model_version:
+            return self.spec.model_version
+        return self.spec.llm.model if self.spec.generates and self.spec.llm else "none"
+
+    @property
+    def spec_hash(self) -> str:
+        return self.spec.key()
 
 
 @dataclass
@@ -69,89 +82,105 @@ class Result:
 
 
 class Engine:
-    """Variants, models and index for one workspace. Listing variants is cheap and may run on any
-    thread; loading models, retrieving and answering run on the model worker thread only."""
+    """Served variants, models and indexes for one workspace. Listing variants is cheap and may run
+    on any thread; loading models, retrieving and answering run on the model worker thread only."""
 
     def __init__(self, workspace: Workspace, max_new_tokens: int | None = None):
         self.workspace = workspace
         self.config: WorkspaceConfig = workspace.load_config()
         self.max_new_tokens = max_new_tokens or self.config.llm.max_new_tokens
-        self._llms: dict[tuple[str, str], object] = {}
-        self._embedder = None
-        self._index = None
+        self._deployment: Deployment | None = None
+        self._deployment_stamp = None
         self._lock = threading.Lock()  # belt and braces: one generation at a time even off the worker
+        self.models = WorkspaceModels(workspace, self.deployment)
 
     # ----------------------------------------------------------------- variants
-    def models(self) -> list[ModelChoice]:
-        base = ModelChoice("base", self.config.llm, self.config.llm.model)
-        return [base] + [m for m in registry_models(self.workspace.path, self.config.llm) if m.status != "rejected"]
+    def deployment(self) -> Deployment | None:
+        stamp = deployment_stamp(self.workspace)
+        if stamp != self._deployment_stamp:  # deployed, or a model promoted, since the last look
+            self._deployment, self._deployment_stamp = load_deployment(self.workspace), stamp
+        return self._deployment
 
-    def variants(self) -> list[Variant]:
-        return [Variant(p, m) for m in self.models() for p in PIPELINES]
+    def variants(self) -> list[Served]:
+        deployment = self.deployment()
+        served = [Served(spec.name, spec, "deployed") for spec in (deployment.variants if deployment else [])]
+        served += [Served(f"{pipeline}.base", self._workspace_spec(pipeline, self.config.llm, None), "workspace")
+                   for pipeline in ("rag", "closed-book")]
+        for version in self.models.registry.list():
+            if getattr(version, "status", "") == "rejected":
+                continue
+            llm = self.config.llm.model_copy(update={"backend": "transformers", "model": f"registry:{version.name}",
+                                                     "base_url": None})
+            served += [Served(f"{pipeline}.{version.name}", self._workspace_spec(pipeline, llm, version), "registry",
+                              version.status) for pipeline in ("rag", "closed-book")]
+        taken = {s.name for s in served if s.origin == "deployed"}
+        return [s for s in served if s.origin == "deployed" or s.name not in taken]
 
-    def variant(self, name: str) -> Variant:
+    def _workspace_spec(self, pipeline: str, llm: LLMConfig, version) -> VariantSpec:
+        return VariantSpec(name=f"{pipeline}.{version.name if version else 'base'}",
+                           type="rag" if pipeline == "rag" else "closed_book", llm=llm,
+                           model_version=f"{version.name}@{version.data_sha256[:12]}" if version else None,
+                           embedder=self.config.embedder, chunker=self.config.chunker, retrieval=self.config.retrieval)
+
+    def variant(self, name: str) -> Served:
         for variant in self.variants():
             if variant.name == name:
                 return variant
         raise RagftError(f"unknown variant {name!r} — choose from: {', '.join(v.name for v in self.variants())}")
 
-    def default_variant(self) -> Variant:
-        current = next((m for m in self.models() if m.status == "current"), None)
-        pipeline = "rag" if self.workspace.has_index() else "closed-book"
-        return Variant(pipeline, current or self.models()[0])
+    def default_variant(self, pipeline: str | None = None) -> Served:
+        """The deployed default; else the current registry version (or the base model) with naive
+        RAG — or closed-book while there is no index, unless ``pipeline`` insists."""
+        deployment = self.deployment()
+        if deployment is not None:
+            return self.variant(deployment.default)
+        variants = self.variants()
+        current = [v for v in variants if v.status == "current"]
+        pipeline = pipeline or ("rag" if self.workspace.has_index() else "closed-book")
+        return next(v for v in current + variants if v.pipeline == pipeline)
 
-    def check_ready(self, variant: Variant) -> None:
+    def check_ready(self, variant: Served) -> None:
         """Fail before streaming starts (a clean 400) rather than in the middle of a stream."""
-        if variant.pipeline == "rag" and not self.workspace.has_index():
-            self.index()  # raises the "no index yet" error
+        if variant.spec.retrieves:
+            self.models.index_for(variant.spec.chunker, variant.spec.embedder)  # raises the "no index yet" error
 
     # ----------------------------------------------------------------- heavy objects, loaded once
-    def llm(self, model: ModelChoice):
-        from ragft.models import load_llm
-
-        key = (model.key, model.llm.model)
-        if key not in self._llms:
-            self._llms[key] = load_llm(model.llm, progress=False)
-        return self._llms[key]
-
     def embedder(self):
-        from ragft.models import load_embedder
+        return self.models.embedder_for(self.config.embedder)
 
-        if self._embedder is None:
-            self._embedder = load_embedder(self.config.embedder)
-        return self._embedder
-
-    def index(self):
-        if self._index is None:
-            if not self.workspace.has_index():
-                raise RagftError("this workspace has no index yet — upload documents on the Documents page "
-                                 "or run `ragft ingest PATH`; closed-book variants work without one")
-            self._index = self.workspace.load_index(self.embedder())
-        return self._index
+    def index(self) -> HybridIndex:
+        return self.models.index_for(self.config.chunker, self.config.embedder)
 
     def share_models(self, embedder=None, base_llm=None) -> None:
         """Use models the caller already loaded (tests, notebooks) instead of loading them again."""
-        if embedder is not None:
-            self._embedder = embedder
-        if base_llm is not None:
-            self._llms[("base", self.config.llm.model)] = base_llm
+        self.models.share(self.config.embedder, embedder, self.config.llm, base_llm)
 
     def reload_index(self) -> None:
-        self._index = None
+        """After an ingest: indexes and the answerers holding them are loaded again on next use."""
+        self.models.forget_indexes()
         self.config = self.workspace.load_config()
 
     # ----------------------------------------------------------------- answering
-    def answer(self, variant: Variant, question: str, emit: Callable[[str], None] | None = None,
+    def answer(self, variant: Served, question: str, emit: Callable[[str], None] | None = None,
                on_sources: Callable[[list[dict]], None] | None = None, max_new_tokens: int | None = None) -> Result:
-        """Retrieve (for RAG), then generate; ``emit`` receives text as it is generated and
-        ``on_sources`` the numbered sources as soon as retrieval is done."""
+        """Answer with the variant's pipeline; ``emit`` receives text as it is generated (when the
+        pipeline ends in plain generation) and ``on_sources`` the numbered sources once retrieved."""
         started = time.perf_counter()
-        messages, hits = self._prepare(variant, question)
-        if on_sources is not None:
-            on_sources(Result("", hits).sources())
-        llm = self.llm(variant.model)
-        max_new_tokens = max_new_tokens or self.max_new_tokens
+        answerer = self.models.answerer(variant.spec)
+        max_new_tokens = max_new_tokens or variant.spec.max_new_tokens or self.max_new_tokens
         with self._lock:
+            prepared = _prepare_stream(answerer, question)
+            if prepared is None:  # a pipeline that does not end in one generation: answer, then emit
+                answer = answerer.answer_batch([question])[0]
+                if on_sources is not None:
+                    on_sources(Result("", answer.hits).sources())
+                if emit is not None:
+                    emit(answer.text)
+                return Result(answer.text, answer.hits, answer.prompt_tokens, answer.completion_tokens,
+                              time.perf_counter() - started)
+            llm, messages, hits = prepared
+            if on_sources is not None:
+                on_sources(Result("", hits).sources())
             if emit is not None and hasattr(llm, "generate_stream"):
                 generation = llm.generate_stream(messages, emit, max_new_tokens=max_new_tokens)
             else:
@@ -161,34 +190,17 @@ class Engine:
         return Result(generation.text, hits, generation.prompt_tokens, generation.completion_tokens,
                       time.perf_counter() - started)
 
-    def _prepare(self, variant: Variant, question: str) -> tuple[list[dict], list[Hit]]:
-        if variant.pipeline == "closed-book":
-            return [{"role": "system", "content": CLOSED_BOOK_SYSTEM_PROMPT}, {"role": "user", "content": question}], []
-        pipeline = naive_rag(self.index(), self.llm(variant.model), self.config.retrieval,
-                             max_new_tokens=self.max_new_tokens)
-        *before, last = pipeline.steps
+
+def _prepare_stream(answerer, question: str):
+    """(llm, messages, hits) when the answer is one generation that can be streamed: closed-book,
+    or a pipeline ending in a plain ``generate`` step (its earlier steps run here); else None."""
+    if isinstance(answerer, ClosedBook):
+        return answerer.llm, [{"role": "system", "content": answerer.system_prompt},
+                              {"role": "user", "content": question}], []
+    if isinstance(answerer, ModularRAG) and answerer.steps and type(answerer.steps[-1]) is Generate:
+        *before, last = answerer.steps
         state = RAGState(question=question, queries=[question])
-        for step in before:  # every step up to generation; generation itself is streamed
+        for step in before:
             state = step.run([state])[0]
-        system_prompt = last.system_prompt if isinstance(last, Generate) else RAG_SYSTEM_PROMPT
-        return rag_messages(state.question, state.hits, system_prompt, state.context_note), state.hits
-
-
-def registry_models(workspace_path: Path, base: LLMConfig) -> list[ModelChoice]:
-    """Model versions from ``<workspace>/models`` (empty when there is no registry)."""
-    registry = open_registry(workspace_path)
-    if registry is None:
-        return []
-    choices = []
-    for version in registry.list():
-        config = base.model_copy(update={"backend": "transformers", "model": str(version.path), "base_url": None})
-        choices.append(ModelChoice(version.name, config, version.name, getattr(version, "status", "")))
-    return choices
-
-
-def open_registry(workspace_path: Path):
-    """The workspace's ModelRegistry, or None when there is none."""
-    root = Path(workspace_path) / "models"
-    if not root.is_dir():
-        return None
-    return ModelRegistry(root)
+        return last.llm, rag_messages(state.question, state.hits, last.system_prompt, state.context_note), state.hits
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ragft.metrics.metrics import parse_label
 from ragft.study.study_config import StudyConfig, VariantConfig
-from ragft.study.variants import RETRIEVING_TYPES, USES_LLM
+from ragft.rag.variant import RETRIEVING_TYPES, USES_LLM
 from ragft.rag.tasks import DEFAULT_LABELS
 from ragft.types import QAExample
 

@@ -53,7 +53,7 @@ from ragft.study.study_config import StudyConfig, VariantConfig
 from ragft.study.study_cost import (  # noqa: F401  (cost_variant: part of this module's API)
     add_modelled_costs, break_evens, cost_drivers, cost_variant, measured_cost, timing_warnings,
 )
-from ragft.study.variants import CANNOT_ANSWER, RETRIEVING_TYPES
+from ragft.rag.variant import CANNOT_ANSWER, RETRIEVING_TYPES
 
 DISPLAY_ORDER = (
     "label_accuracy", "exact_match", "token_precision", "token_recall", "token_f1",
@@ -94,7 +94,7 @@ def build_results(run: StudyRun, embed, judge=None) -> dict:
                                                   variants, config)
     return {
         "study": {"name": config.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "ragft_version": __version__,
-                  "corpus": config.corpus, "n_questions": len(run.questions), "n_train": run.train_size,
+                  "corpus": run.corpus or config.corpus, "n_questions": len(run.questions), "n_train": run.train_size,
                   "task_types": _task_counts(run), "config": config.model_dump(mode="json")},
         "primary_metric": primary, "baseline": baselines[0] if baselines else None, "baselines": baselines,
         "metric_order": order, "tutorial_metrics": list(TUTORIAL_METRICS), "labels": LABELS,

@@ -18,9 +18,8 @@ and an interrupted run resumes from the last saved batch.
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -28,7 +27,7 @@ from rich.markup import escape
 
 from pydantic import ValidationError
 
-from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, describe_validation_error
+from ragft.config import ChunkerConfig, EmbedderConfig, LLMConfig, describe_validation_error
 from ragft.corpus import load_folder, make_chunker
 from ragft.corpus.checks import degenerate_answer_warnings, say_warnings, unknown_document_warnings, where
 from ragft.corpus.public_formats import load_corpus
@@ -38,19 +37,19 @@ from ragft.corpus.datasets import load_dataset, sample
 from ragft.metrics.evidence import EvidenceSpan, locate_all
 from ragft.metrics.hygiene import assert_no_overlap
 from ragft.study.records import (
-    RECORD_FORMAT, append_records, make_record, question_hash, read_records,
+    RECORD_FORMAT,
 )
+from ragft.study.answering import answer_questions
 from ragft.study.progress import StudyProgress
 from ragft.study.study_config import StudyConfig, VariantConfig
-from ragft.study.timing import BatchTimer
-from ragft.study.variants import RETRIEVING_TYPES, USES_LLM, StudyResources, build_answerer
-from ragft.rag.tasks import DEFAULT_LABELS, answer_format
-from ragft.index.store import HybridIndex, on_indexing
+from ragft.rag.variant import RETRIEVING_TYPES, USES_LLM, AnswerResources, VariantSpec
+from ragft.rag.tasks import DEFAULT_LABELS
+from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
-from ragft.models.progress import on_generated
+from ragft.models.registry import is_registry_model, resolve_llm_config
 from ragft.persist import content_hash
 from ragft.types import Document, QAExample
-from ragft.workspace import Workspace, ingest
+from ragft.workspace import Workspace, index_key, ingest
 
 STEPS_USING_TRAIN = {"example_queries"}  # their answers depend on the training set's content
 
@@ -70,17 +69,23 @@ class StudyRun:
     labels: tuple[str, ...] = DEFAULT_LABELS  # what classification questions may answer
     label_counts: dict[str, int] = field(default_factory=dict)  # gold labels the majority reference learns from
     label_source: str = ""  # "train" or "test" (the latter is optimistic: it peeks at the test labels)
+    corpus: str = ""  # what was indexed (the config's corpus, or the workspace's)
+    specs: dict[str, VariantSpec] = field(default_factory=dict)  # variant name -> what was scored
 
 
 class StudyRunner:
-    def __init__(self, config: StudyConfig, output_dir: Path | None = None, console: Console | None = None):
+    def __init__(self, config: StudyConfig, output_dir: Path | None = None, console: Console | None = None,
+                 workspace: Workspace | None = None):
         self.config = config
-        self.output_dir = Path(output_dir or config.output_dir or Path("runs") / config.name)
+        self.workspace = workspace  # a study on a workspace reads its corpus, index and registry, and runs there
+        default_dir = workspace.runs_dir / config.name if workspace else Path("runs") / config.name
+        self.output_dir = Path(output_dir or config.output_dir or default_dir)
+        self.corpus = study_corpus(config, workspace)
         self.console = console or Console(stderr=True)
         self._embedder = None
         self._tuned_embedders: dict[str, tuple[EmbedderConfig, dict]] = {}  # name -> (config, training record)
         self._tuned_embedder_models: dict = {}
-        self._llms: dict = {}
+        self._llms: dict[str, object] = {}  # by the resolved config's hash
         self._indexes: dict[str, tuple[HybridIndex, float]] = {}
         self._documents = None
         self._train: list[QAExample] | None = None
@@ -136,10 +141,25 @@ class StudyRunner:
         return documents
 
     def llm(self, name: str):
-        if name not in self._llms:
-            self.console.print(f"loading model [bold]{name}[/] ({self.config.models[name].model})")
-            self._llms[name] = load_llm(self.model_config(name), progress=True)
-        return self._llms[name]
+        return self.llm_for(self.config.models[name])
+
+    def llm_for(self, config: LLMConfig):
+        """A generator by its config (``registry:NAME`` resolved), loaded once per run."""
+        resolved = resolve_llm_config(config, self.registry) if is_registry_model(config.model) else config
+        key = content_hash(resolved.model_dump(mode="json"))
+        if key not in self._llms:
+            self.console.print(f"loading model [bold]{config.model}[/]")
+            self._llms[key] = load_llm(resolved, progress=True)
+        return self._llms[key]
+
+    def embedder_by_config(self, config: EmbedderConfig):
+        """The study's embedder or one it fine-tuned, by config (as a VariantSpec names it)."""
+        if config == self.config.embedder:
+            return self.embedder
+        for name, (tuned, _) in self._tuned_embedders.items():
+            if tuned == config:
+                return self.embedder_for(name)
+        raise ConfigError(f"embedder {config.model} is neither the study's nor one it fine-tuned")
 
     # ------------------------------------------------------------------ fine-tuned models (registry)
     @property
@@ -149,6 +169,8 @@ class StudyRunner:
 
         if self.config.registry:
             return registry_for(self.config.registry)
+        if self.workspace is not None:
+            return registry_for(self.workspace.models_dir)
         return registry_for(self.output_dir / "models") if self.config.finetune else None
 
     def _prepare_finetuned(self, questions: list[QAExample]) -> None:
@@ -205,9 +227,9 @@ class StudyRunner:
     def documents(self):
         """The corpus: a folder of documents, or the documents of a public dataset file/BEIR folder."""
         if self._documents is None:
-            report = load_corpus(Path(self.config.corpus))
+            report = load_corpus(Path(self.corpus))
             if not report.documents:
-                raise RagftError(f"{self.config.corpus}: no loadable documents — {report.summary()}")
+                raise RagftError(f"{self.corpus}: no loadable documents — {report.summary()}")
             if report.skipped:
                 self.console.print(f"[yellow]{report.summary()}[/]")
             self._documents = report
@@ -234,29 +256,34 @@ class StudyRunner:
         say_warnings(degenerate_answer_warnings(questions), self.warn)
 
     def index_for(self, variant: VariantConfig) -> HybridIndex:
-        return self.index_for_chunker(variant.chunker or self.config.chunker, variant.embedder)
+        return self.index_for_chunker(variant.chunker or self.config.chunker, self.embedder_config(variant.embedder))
 
-    def index_for_chunker(self, chunker: ChunkerConfig, embedder: str | None = None) -> HybridIndex:
-        """The corpus indexed with this chunker and embedder (built once per run, updated incrementally on disk)."""
-        key = self._index_key(chunker, embedder)
+    def index_for_chunker(self, chunker: ChunkerConfig, embedder: EmbedderConfig | None = None) -> HybridIndex:
+        """The corpus indexed with this chunker and embedder (built once per run, updated incrementally
+        on disk): in the workspace when the study runs on one — its own index for its own settings —
+        else under the run folder's ``indexes/``."""
+        embedder = embedder or self.config.embedder
+        key = index_key(chunker, embedder)
         if key not in self._indexes:
-            workspace = Workspace(self.output_dir / "indexes" / key)
-            config = WorkspaceConfig(embedder=self.embedder_config(embedder), chunker=chunker)
+            holder = (self.workspace.for_index(chunker, embedder) if self.workspace is not None
+                      else Workspace(self.output_dir / "indexes" / key))
+            config = holder.load_config().model_copy(update={"embedder": embedder, "chunker": chunker})
             started = time.perf_counter()
-            self.console.print(f"indexing {self.config.corpus} ({chunker.kind} chunks, index {key})")
+            self.console.print(f"indexing {self.corpus} ({chunker.kind} chunks, index {holder.index_dir})")
             with StudyProgress(self.console) as progress:  # loading, chunking, embedding: minutes on a big corpus
-                _, stats = ingest(workspace, Path(self.config.corpus), config, self.embedder_for(embedder),
+                _, stats = ingest(holder, Path(self.corpus), config, self.embedder_by_config(embedder),
                                   on_progress=progress.stages())
             # The cost of building this index from scratch (embedding dominates it) — a rebuild
             # that reused cached vectors would understate it, so take the larger of the two.
             build_seconds = max(time.perf_counter() - started, stats.seconds)
-            self._indexes[key] = (workspace.load_index(self.embedder_for(embedder)), build_seconds)
+            self._indexes[key] = (holder.load_index(self.embedder_by_config(embedder)), build_seconds)
         return self._indexes[key][0]
 
     def index_seconds(self, variant: VariantConfig) -> float:
         """Build time of the variant's index (building it first if no answer needed it)."""
         self.index_for(variant)
-        return self._indexes[self._index_key(variant.chunker or self.config.chunker, variant.embedder)][1]
+        embedder = self.embedder_config(variant.embedder)
+        return self._indexes[index_key(variant.chunker or self.config.chunker, embedder)][1]
 
     def corpus_fingerprint(self) -> str:
         docs = self.documents().documents
@@ -273,21 +300,19 @@ class StudyRunner:
         fingerprint = self.corpus_fingerprint()
         texts = {d.doc_id: d.text for d in self.documents().documents}
         evidence = {q.qid: locate_all(texts, q.evidence_doc_ids, q.evidence_texts) for q in questions}
-        resources = StudyResources(embedder=self.embedder, index_for=self.index_for, llm_for=self.llm,
-                                   index_for_chunker=self.index_for_chunker,
-                                   documents=lambda: self.documents().documents,
-                                   train_examples=self.train_examples,
-                                   cache_dir=self.output_dir / "cache")
+        resources = AnswerResources(embedder_for=self.embedder_by_config, llm_for=self.llm_for,
+                                    index_for=self.index_for_chunker, documents=lambda: self.documents().documents,
+                                    train_examples=self.train_examples, cache_dir=self.output_dir / "cache")
 
         records, index_seconds = {}, {}
         for variant in self.config.variants:
-            records[variant.name] = self._run_variant(variant, questions, fingerprint,
-                                                      self._resources_for(variant, resources))
+            records[variant.name] = self._run_variant(variant, questions, fingerprint, resources)
             if variant.type in RETRIEVING_TYPES:
                 index_seconds[variant.name] = self.index_seconds(variant)
         counts, source = self.label_counts(questions)
         return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size,
-                        self._training_costs(), self.labels(questions), counts, source)
+                        self._training_costs(), self.labels(questions), counts, source, self.corpus,
+                        {v.name: self.spec_for(v) for v in self.config.variants})
 
     # ------------------------------------------------------------------ task-aware answering
     def _add_references(self) -> None:
@@ -305,13 +330,6 @@ class StudyRunner:
 
     def label_counts(self, questions: list[QAExample]) -> tuple[dict[str, int], str]:
         return majority_label_counts(self.train_examples(), questions)
-
-    def _resources_for(self, variant: VariantConfig, resources: StudyResources) -> StudyResources:
-        """The shared resources, with the variant's fine-tuned embedder (and its indexes) when it has one."""
-        if variant.embedder is None:
-            return resources
-        return replace(resources, embedder=self.embedder_for(variant.embedder),
-                       index_for_chunker=lambda chunker: self.index_for_chunker(chunker, variant.embedder))
 
     def _training_costs(self) -> dict[str, dict]:
         """What training each fine-tuned variant's model (registry version) and embedder cost."""
@@ -363,70 +381,41 @@ class StudyRunner:
                               train_where=[where(q) for q in train_part], test_where=[where(q) for q in test_part])
         return len(train)
 
-    def _index_key(self, chunker: ChunkerConfig, embedder: str | None = None) -> str:
-        return content_hash({"chunker": chunker.model_dump(), "embedder": self._embedder_identity(embedder)})[:12]
-
-    def _embedder_identity(self, name: str | None) -> dict:
-        """What determines the embedder's vectors: its config, or for a fine-tuned one its cache
-        folder's name (a hash of its training pairs and settings), so moving the run folder keeps caches."""
-        config = self.embedder_config(name).model_dump()
-        if name is not None:
-            config["model"] = Path(config["model"]).name
-        return config
+    def spec_for(self, variant: VariantConfig) -> VariantSpec:
+        """The variant with every study-local name resolved: what is scored, saved and deployed."""
+        llm, model_version = None, None
+        if variant.type in USES_LLM:
+            llm = self.config.models[variant.llm]
+            version = self.model_version(variant.llm)
+            model_version = f"{version.name}@{version.data_sha256[:12]}" if version else None
+        return VariantSpec(name=variant.name, type=variant.type, llm=llm, model_version=model_version,
+                           embedder=self.embedder_config(variant.embedder),
+                           chunker=variant.chunker or self.config.chunker, retrieval=variant.retrieval,
+                           pipeline=variant.pipeline, system_prompt=variant.system_prompt,
+                           max_new_tokens=variant.max_new_tokens, description=variant.description)
 
     def variant_key(self, variant: VariantConfig, fingerprint: str) -> str:
-        # The embedder is in the recipe below; leaving the field out keeps caches made before it existed.
-        recipe = {"variant": variant.model_dump(exclude={"name", "description", "embedder"}), "format": RECORD_FORMAT,
-                  "embedder": self._embedder_identity(variant.embedder), "corpus": fingerprint,
-                  "chunker": (variant.chunker or self.config.chunker).model_dump()}
+        """The spec's identity plus what the study adds: the corpus, and the training set for steps that read it."""
+        recipe = {"spec": self.spec_for(variant).identity(), "format": RECORD_FORMAT, "corpus": fingerprint}
         if any(step.name in STEPS_USING_TRAIN for step in variant.pipeline):
             recipe["train"] = content_hash([(q.question, q.answers, q.evidence_texts) for q in self.train_examples()])
-        if variant.type in USES_LLM:
-            recipe["llm"] = self.config.models[variant.llm].model_dump(exclude={"batch_size", "timeout_s", "max_retries"})
-            version = self.model_version(variant.llm)
-            if version is not None:  # a registry name could be reused after the registry is wiped
-                recipe["model_version"] = [version.name, version.data_sha256, version.created_at]
         return content_hash(recipe)[:12]
 
     def _run_variant(self, variant: VariantConfig, questions: list[QAExample], fingerprint: str,
-                     resources: StudyResources) -> list[dict]:
+                     resources: AnswerResources) -> list[dict]:
         path = self.output_dir / "records" / f"{variant.name}-{self.variant_key(variant, fingerprint)}.jsonl"
-        done = read_records(path)
-        labels = self.labels(questions)
-        formats = {q.qid: answer_format(q.task_type, labels) for q in questions}
-        todo = [q for q in questions if done.get(q.qid, {}).get("question_hash") != question_hash(q, formats[q.qid])]
-        if todo:
-            with StudyProgress(self.console) as progress, on_indexing(progress.stages()):
-                # A step may index the corpus once here (sentence windows, hypothetical questions…): minutes.
-                answerer = build_answerer(variant, resources)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with StudyProgress(self.console) as progress, on_indexing(progress.stages()):
-                task = progress.add(variant.name, total=len(questions), completed=len(questions) - len(todo))
-                for start in range(0, len(todo), self.config.batch_size):
-                    batch = todo[start:start + self.config.batch_size]
-                    timer = BatchTimer()
-                    with on_generated(_within_batch(task, len(batch))):  # the bar moves per generation
-                        answers = answerer.answer_batch([q.question for q in batch], [q.doc_scope for q in batch],
-                                                        [formats[q.qid] for q in batch])
-                    timing = timer.stop(len(batch))
-                    fresh = [make_record(q, a, formats[q.qid], timing) for q, a in zip(batch, answers)]
-                    append_records(path, fresh)  # saved per batch: an interruption loses one batch at most
-                    done.update({r["qid"]: r for r in fresh})
-                    task.update(len(questions) - len(todo) + start + len(batch))
-        else:
-            self.console.print(f"{variant.name}: all {len(questions)} answers cached")
-        return [done[q.qid] for q in questions]
+        return answer_questions(self.spec_for(variant), questions, resources, path, self.labels(questions),
+                                self.config.batch_size, self.console)
 
 
-def _within_batch(task, size: int):
-    """A generation hook that moves ``task`` through the current batch: one step per finished
-    generation, stopping one short of the batch's end (only the saved batch completes it). A
-    pipeline that calls the LLM several times per question moves through its first call."""
-    lock, base, seen = threading.Lock(), task.completed, [0]
-
-    def advance(n: int) -> None:
-        with lock:  # an API backend reports from its worker threads
-            seen[0] += n
-            task.update(base + min(seen[0], size - 1))
-
-    return advance
+def study_corpus(config: StudyConfig, workspace: Workspace | None) -> str:
+    """The corpus a study reads: its ``corpus:``, else its workspace's (the folder last ingested)."""
+    ingested = workspace.load_config().corpus if workspace is not None else None
+    if config.corpus and ingested and Path(config.corpus).resolve() != Path(ingested).resolve():
+        raise ConfigError(f"the study's corpus {config.corpus} is not the workspace's ({ingested}) — leave "
+                          "'corpus:' out to study the workspace's documents, or use another --workspace")
+    corpus = config.corpus or ingested
+    if not corpus:
+        raise ConfigError("the study names no corpus — set 'corpus: PATH' in the config, or give --workspace "
+                          "with documents ingested (`ragft ingest PATH --workspace WS`)")
+    return corpus

@@ -29,21 +29,14 @@ from ragft.config import (
 )
 from ragft.corpus.datasets import DatasetConfig  # defined with the adapters that read it
 from ragft.errors import ConfigError
+from ragft.rag.variant import NAME_PATTERN, VARIANT_TYPES, StepConfig  # noqa: F401 (re-exported)
 
-VARIANT_TYPES = ("closed_book", "rag", "extractive")
-
-
-class StepConfig(_Strict):
-    """One pipeline step by name (see ``ragft.rag.registry``) with its parameters."""
-
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class VariantConfig(_Strict):
     """One recipe to score: which model, which pipeline (or none)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     type: Literal["closed_book", "rag", "extractive"]
     llm: str = "default"  # a key of StudyConfig.models (unused by 'extractive')
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
@@ -141,7 +134,7 @@ class ConstraintsConfig(_Strict):
 
 class StudyConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-    corpus: str
+    corpus: str | None = None  # a folder or dataset file; None: the --workspace's ingested corpus
     test: DatasetConfig
     train: DatasetConfig | None = None
     models: dict[str, LLMConfig] = Field(default_factory=lambda: {"default": LLMConfig()})
@@ -203,7 +196,8 @@ def load_study_config(path: Path) -> StudyConfig:
     path = Path(path)
     config = load_yaml_model(path, StudyConfig)
     base = path.resolve().parent
-    config.corpus = resolve_path(config.corpus, base)
+    if config.corpus:
+        config.corpus = resolve_path(config.corpus, base)
     for dataset in (config.test, config.train):
         if dataset is None:
             continue

@@ -14,7 +14,7 @@ from ragft.study import cost as costs
 from ragft.study.study import StudyRun
 from ragft.study.study_config import StudyConfig, VariantConfig
 from ragft.study.timing import robust_seconds_per_query
-from ragft.study.variants import RETRIEVING_TYPES
+from ragft.rag.variant import RETRIEVING_TYPES
 
 COMPONENTS = {"serving": "serving compute", "api": "API tokens", "retrieval": "retrieval hosting",
               "storage": "model storage", "training": "training"}

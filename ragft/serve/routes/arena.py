@@ -33,7 +33,7 @@ def arena_page(request: Request):
 
 
 def _contenders(engine: Engine) -> tuple:
-    usable = [v for v in engine.variants() if v.pipeline != "rag" or engine.workspace.has_index()]
+    usable = [v for v in engine.variants() if not v.spec.retrieves or engine.workspace.has_index()]
     if len(usable) < 2:
         raise RagftError("the arena needs two variants — ingest documents (for RAG) or register a model version")
     return tuple(random.sample(usable, 2))
@@ -50,7 +50,8 @@ async def ask(request: Request, body: ArenaRequest, engine: Engine = Depends(dep
     result_a = await worker.run(engine.answer, variant_a, question)
     result_b = await worker.run(engine.answer, variant_b, question)
     round_id = request.app.state.rounds.add(Round(question, (variant_a.name, variant_b.name),
-                                                  (result_a.text, result_b.text), (result_a.context, result_b.context)))
+                                                  (result_a.text, result_b.text), (result_a.context, result_b.context),
+                                                  (variant_a.spec_hash, variant_b.spec_hash)))
     return {"round_id": round_id, "answers": [{"text": r.text, "sources": r.sources()} for r in (result_a, result_b)]}
 
 
@@ -62,5 +63,5 @@ def choose(request: Request, round_id: str, body: ChoiceBody):
     context = round_.contexts[1] if body.choice == "b" else round_.contexts[0]
     pairwise_id = deps.store(request).pairwise(round_.question, round_.answers[0], round_.answers[1], body.choice,
                                                variant_a=round_.variants[0], variant_b=round_.variants[1],
-                                               context=context)
+                                               context=context, variant_hashes=round_.variant_hashes)
     return {"ok": True, "id": pairwise_id, "variant_a": round_.variants[0], "variant_b": round_.variants[1]}

@@ -63,6 +63,7 @@ async def chat(request: Request, body: ChatRequest, engine: Engine = Depends(dep
                     result = value
             interaction_id = await deps.record_answer(request, variant, question, result)
             yield sse("done", {"interaction_id": interaction_id, "answer": result.text, "variant": variant.name,
+                               "variant_hash": variant.spec_hash, "model_version": variant.model_version,
                                "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                                "seconds": round(result.seconds, 2)})
         except RagftError as err:

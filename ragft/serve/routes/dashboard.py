@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from ragft.serve import deps
-from ragft.serve.engine import open_registry
+from ragft.models.registry import ModelRegistry
+from ragft.workspace import Workspace
 from ragft.serve.leaderboard import wilson_interval
 
 router = APIRouter()
@@ -48,11 +49,8 @@ def _approval(table: dict[str, dict[str, int]]) -> list[dict]:
 
 def _versions(workspace: Path) -> list[dict]:
     """The registry's versions as plain rows (read defensively: fields may be missing)."""
-    registry = open_registry(workspace)
-    if registry is None:
-        return []
     rows = []
-    for version in registry.list():
+    for version in ModelRegistry(Workspace(workspace).models_dir).list():
         created = getattr(version, "created_at", "")
         if isinstance(created, (int, float)):
             created = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%d %H:%M")
@@ -68,14 +66,14 @@ def _versions(workspace: Path) -> list[dict]:
 
 
 def _reports(workspace: Path) -> list[str]:
-    runs = workspace / "runs"
+    runs = Workspace(workspace).runs_dir
     return sorted(p.parent.name for p in runs.glob("*/report.html")) if runs.is_dir() else []
 
 
 @router.get("/reports/{run}/report.html")
 def report(request: Request, run: str):
     """A study report from ``<workspace>/runs/<run>/report.html`` — and nothing else."""
-    runs = (deps.engine(request).workspace.path / "runs").resolve()
+    runs = deps.engine(request).workspace.runs_dir.resolve()
     path = (runs / run / "report.html").resolve()
     if "/" in run or run.startswith(".") or path.parent.parent != runs or not path.is_file():
         raise HTTPException(404, f"no study report named {run!r} in this workspace")

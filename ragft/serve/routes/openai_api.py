@@ -1,6 +1,6 @@
 """An OpenAI-compatible API, so existing clients and SDKs can use any variant unchanged.
 
-    GET  /v1/models             every variant, as a model id ("rag/base", "closed-book/sft-v1", …)
+    GET  /v1/models             every variant, as a model id ("rag.base", "closed-book.sft-v1", …)
     POST /v1/chat/completions   the last user message is the question; ``stream: true`` sends
                                 server-sent ``chat.completion.chunk`` events ending in [DONE]
 
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragft.errors import RagftError
 from ragft.serve import deps
-from ragft.serve.engine import Engine, Result, Variant
+from ragft.serve.engine import Engine, Result, Served
 from ragft.serve.security import check_bearer
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(check_bearer)])
@@ -48,9 +48,20 @@ class ChatCompletionRequest(BaseModel):
 
 @router.get("/models")
 def models(engine: Engine = Depends(deps.engine)):
-    return {"object": "list", "data": [{"id": v.name, "object": "model", "created": 0, "owned_by": "ragft",
-                                        "ragft": {"pipeline": v.pipeline, "model_version": v.model.model_version}}
-                                       for v in engine.variants()]}
+    return {"object": "list", "data": [_model_entry(v, engine) for v in engine.variants()]}
+
+
+@router.get("/models/{model_id}")
+def model(model_id: str, engine: Engine = Depends(deps.engine)):
+    return _model_entry(engine.variant(model_id), engine)
+
+
+def _model_entry(variant, engine: Engine) -> dict:
+    return {"id": variant.name, "object": "model", "created": 0, "owned_by": "ragft",
+            "ragft": {"pipeline": variant.pipeline, "model_version": variant.model_version,
+                      "variant_hash": variant.spec_hash, "origin": variant.origin,
+                      "default": variant.name == engine.default_variant().name,
+                      "description": variant.spec.description}}
 
 
 def _question(messages: list[Message]) -> str:
@@ -80,7 +91,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, engine
             "usage": _usage(result), "ragft": _extra(result, variant, interaction_id)}
 
 
-def _stream(request: Request, engine: Engine, variant: Variant, question: str, max_tokens: int | None):
+def _stream(request: Request, engine: Engine, variant: Served, question: str, max_tokens: int | None):
     completion_id, created = _completion_id(), int(time.time())
     pieces = deps.worker(request).stream(lambda emit: engine.answer(
         variant, question, emit=lambda t: emit(("token", t)), on_sources=lambda s: emit(("sources", s)),
@@ -106,7 +117,8 @@ def _stream(request: Request, engine: Engine, variant: Variant, question: str, m
             return
         interaction_id = await deps.record_answer(request, variant, question, result)
         yield chunk({}, _finish(result, max_tokens or engine.max_new_tokens), usage=_usage(result),
-                    ragft={"interaction_id": interaction_id, "model_version": variant.model.model_version})
+                    ragft={"interaction_id": interaction_id, "model_version": variant.model_version,
+                             "variant_hash": variant.spec_hash})
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -125,5 +137,6 @@ def _usage(result: Result) -> dict:
             "total_tokens": result.prompt_tokens + result.completion_tokens}
 
 
-def _extra(result: Result, variant: Variant, interaction_id: int) -> dict:
-    return {"sources": result.sources(), "interaction_id": interaction_id, "model_version": variant.model.model_version}
+def _extra(result: Result, variant: Served, interaction_id: int) -> dict:
+    return {"sources": result.sources(), "interaction_id": interaction_id, "model_version": variant.model_version,
+                             "variant_hash": variant.spec_hash}

@@ -81,7 +81,7 @@ function setUpChat(form) {
           text.textContent = data.answer;
           card.dataset.interaction = data.interaction_id;
           card.querySelector(".meta").textContent =
-            `${data.variant} · ${data.prompt_tokens} prompt + ${data.completion_tokens} answer tokens · ${data.seconds} s`;
+            `${data.variant} (${data.variant_hash}, model ${data.model_version}) · ${data.prompt_tokens} prompt + ${data.completion_tokens} answer tokens · ${data.seconds} s`;
           setUpFeedback(card, data);
         }
       });

@@ -1,0 +1,3 @@
+from ragft.cli import main
+
+main()
