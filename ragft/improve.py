@@ -70,7 +70,8 @@ class ImproveOptions:
     judge: str = "auto"  # auto | auto-score | self | a model (builtin:…, path, HF id, registry:NAME)
     ai_samples: int = 4
     ai_threshold: float = 0.5  # auto-score: acceptable at or above this similarity to gold
-    rag: bool = False  # evaluate (and sample AI feedback) with naive RAG over the workspace index
+    rag: bool = False  # nothing deployed: evaluate (and sample AI feedback) with naive RAG over the workspace index
+    variant: str | None = None  # the deployed variant to score with [its default, if it generates]
     metric: str = "token_f1"
     alpha: float = 0.05
     n_resamples: int = 10_000
@@ -146,7 +147,7 @@ def improve(workspace: Path | str, options: ImproveOptions, say: Callable[[str],
         candidate, pairs, incumbent = pending, [], _incumbent_of(pending)
         _check_lineage_hygiene(registry, [REGISTRY_PREFIX + candidate.name, incumbent], test)
     else:
-        incumbent = _incumbent(registry, ws, options.rag)
+        incumbent = _incumbent(registry, ws, options.rag, options.variant)
         _check_lineage_hygiene(registry, [incumbent], test)  # before any sampling or training
         pairs, watermark = collect(ws, registry, incumbent, options, test, say)
         candidate = _train(pairs, incumbent, registry, options, test, say)
@@ -184,12 +185,12 @@ def _load_test(path: Path) -> list[QAExample]:
 
 
 # ------------------------------------------------------------------------------- who is current
-def _incumbent(registry: ModelRegistry, ws, rag: bool = False) -> str:
+def _incumbent(registry: ModelRegistry, ws, rag: bool = False, variant: str | None = None) -> str:
     """What the candidate starts from and must beat: the deployed pipeline's generator, else the
     current version, else the workspace model."""
     current = registry.current()
     if load_deployment(ws) is not None:
-        llm, where = evaluation_spec(ws, rag).llm, ws.deployment_path
+        llm, where = evaluation_spec(ws, rag, variant).llm, ws.deployment_path
     elif current is not None:
         return REGISTRY_PREFIX + current.name
     else:
@@ -437,7 +438,7 @@ def _evaluate_and_decide(ws, registry: ModelRegistry, candidate: ModelVersion, i
     from ragft.metrics.metrics import ANSWER_METRICS
 
     score = ANSWER_METRICS[options.metric]
-    served = evaluation_spec(ws, options.rag)
+    served = evaluation_spec(ws, options.rag, options.variant)
     say(f"scoring with the served pipeline {served.name} ({served.type}), the study's answering code")
     cached: list[str] = []
     answers, versions = {}, {}
@@ -465,11 +466,20 @@ def _evaluate_and_decide(ws, registry: ModelRegistry, candidate: ModelVersion, i
                          resumed=resumed, answers=answers, scores=scores)
 
 
-def evaluation_spec(ws, rag: bool) -> VariantSpec:
-    """The pipeline candidates are scored with: the workspace's deployed variant when it generates
-    (else the first deployed one that does), otherwise naive RAG (``rag``) or closed-book on the
-    workspace's settings — the same specs ``ragft serve`` answers with."""
+def evaluation_spec(ws, rag: bool, variant: str | None = None) -> VariantSpec:
+    """The pipeline candidates are scored with: the deployed ``variant``, else the deployment's
+    default when it generates (else the first deployed one that does), otherwise naive RAG
+    (``rag``) or closed-book on the workspace's settings — the specs ``ragft serve`` answers with."""
     deployment = load_deployment(ws)
+    if variant is not None:
+        if deployment is None:
+            raise ConfigError(f"--variant {variant}: nothing is deployed in {ws.path} — run `ragft deploy RUN_DIR` "
+                              "first, or leave --variant out")
+        spec = deployment.variant(variant)
+        if not spec.generates:
+            raise ConfigError(f"--variant {variant} is {spec.type}: it has no generator to improve — choose one of "
+                              f"{', '.join(v.name for v in deployment.variants if v.generates)}")
+        return spec
     if deployment is not None:
         spec = next((v for v in [deployment.variant(), *deployment.variants] if v.generates), None)
         if spec is not None:

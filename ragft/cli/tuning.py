@@ -139,8 +139,10 @@ def improve(
                                            "answers, else self) | auto-score | self | a model"),
     ai_samples: int = typer.Option(4, help="Answers sampled per question for AI feedback"),
     ai_threshold: float = typer.Option(0.5, help="auto-score: similarity to gold that counts as acceptable"),
-    rag: bool = typer.Option(False, "--rag", help="Evaluate with naive RAG over the workspace index "
-                                                  "(default: closed-book)"),
+    rag: bool = typer.Option(False, "--rag", help="With nothing deployed: evaluate with naive RAG over the "
+                                                  "workspace index (default: closed-book)"),
+    variant: Optional[str] = typer.Option(None, "--variant", help="The deployed variant to score candidates with "
+                                          "[default: the deployed default when it generates]"),
     metric: str = typer.Option("token_f1", help="Primary metric (an answer metric such as token_f1, rouge_l)"),
     alpha: float = typer.Option(0.05, help="Promote only when the paired bootstrap p-value is below this"),
     all_feedback: bool = typer.Option(False, "--all-feedback", help="Train on all stored feedback, not only what "
@@ -164,7 +166,7 @@ def improve(
     train = {"max_steps": max_steps, "epochs": epochs, "learning_rate": lr, "batch_size": batch_size,
              "max_length": max_length, "seed": seed}
     options = ImproveOptions(test=test, method=method, questions=questions, judge=judge, ai_samples=ai_samples,
-                             ai_threshold=ai_threshold, rag=rag, metric=metric, alpha=alpha,
+                             ai_threshold=ai_threshold, rag=rag, variant=variant, metric=metric, alpha=alpha,
                              all_feedback=all_feedback, max_new_tokens=max_new_tokens, config_file=config,
                              train={k: v for k, v in train.items() if v is not None})
     result = run_improve(workspace or default_workspace(), options,

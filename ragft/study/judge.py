@@ -17,6 +17,7 @@ import numpy as np
 
 from ragft.metrics.metrics import parse_label
 from ragft.models.llm import LLM
+from ragft.persist import append_jsonl, read_jsonl
 
 CORRECTNESS_PROMPT = (
     "You grade answers to questions.\nQuestion: {question}\nReference answer: {gold}\n"
@@ -85,17 +86,12 @@ def _hash(value) -> str:
 
 
 def _read_cache(path: Path) -> dict[str, str]:
-    cache = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                cache.update(json.loads(line))
-            except ValueError:
-                continue
+    cache: dict[str, str] = {}
+    for entry in read_jsonl(path):
+        cache.update(entry)
     return cache
 
 
 def _append_cache(path: Path, fresh: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as out:
-        out.write(json.dumps(fresh, ensure_ascii=False) + "\n")
+    append_jsonl(path, [fresh])

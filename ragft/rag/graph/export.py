@@ -1,16 +1,17 @@
 """The knowledge graph for tools other than ragft: a JSON export (nodes with label, type and
 degree, edges with their relation, each with the chunks and documents it came from), GraphML
 (networkx, Gephi, yEd, Cytoscape) and a ``networkx.MultiDiGraph`` copy. Each is also a method of
-:class:`~.model.KnowledgeGraph`. Files are written atomically (:func:`atomic_write`).
+:class:`~.model.KnowledgeGraph`. Files are written atomically (``ragft.persist.atomic_write_text``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ragft.persist import atomic_write_text
 
 if TYPE_CHECKING:
     from ragft.rag.graph.model import KnowledgeGraph
@@ -32,7 +33,7 @@ def to_json(graph: KnowledgeGraph) -> dict:
 
 def export_json(graph: KnowledgeGraph, path: Path) -> Path:
     """:func:`to_json` written to ``path`` atomically."""
-    atomic_write(Path(path), json.dumps(to_json(graph), ensure_ascii=False))
+    atomic_write_text(Path(path), json.dumps(to_json(graph), ensure_ascii=False))
     return Path(path)
 
 
@@ -61,7 +62,7 @@ def export_graphml(graph: KnowledgeGraph, path: Path) -> Path:
                             ("edge_doc_ids", json.dumps(sorted(edge.doc_ids)))):
             ET.SubElement(element, "data", key=name).text = str(value)
     ET.indent(root)
-    atomic_write(Path(path), ET.tostring(root, encoding="unicode", xml_declaration=True))
+    atomic_write_text(Path(path), ET.tostring(root, encoding="unicode", xml_declaration=True))
     return Path(path)
 
 
@@ -77,14 +78,3 @@ def to_networkx(graph: KnowledgeGraph):
         copy.add_edge(edge.source, edge.target, key=edge.relation, relation=edge.relation,
                       chunk_ids=sorted(edge.chunk_ids), doc_ids=sorted(edge.doc_ids), weight=edge.count)
     return copy
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ragft.errors import RagftError
 from ragft.rag.graph import export
-from ragft.rag.graph.export import atomic_write
+from ragft.persist import atomic_write_text
 from ragft.rag.graph.mentions import ATTRIBUTE_TYPES, entity_type, normalise
 
 GRAPH_FORMAT = 1
@@ -203,7 +203,7 @@ class KnowledgeGraph:
     def save(self, path: Path) -> Path:
         """Write the graph as JSON, atomically (a temporary file then ``os.replace``)."""
         path = Path(path)
-        atomic_write(path, json.dumps(self.to_dict(), ensure_ascii=False))
+        atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
         return path
 
     @classmethod
