@@ -6,6 +6,8 @@ versions, its feedback and the variants it serves. Its layout is spelled here an
     <workspace>/indexes/<key>/    the same corpus cut by other chunkers/embedders (a study's variants)
     <workspace>/runs/<study>/     study runs (``ragft study CONFIG --workspace``), listed by the dashboard
     <workspace>/models/           the model registry (fine-tuned versions, ragft.models.registry)
+    <workspace>/uploads/          documents uploaded on the web app's Documents page
+    <workspace>/embedders/        retriever embedders fine-tuned by ``ragft train embedder``
     <workspace>/feedback.sqlite   what users and AI judges said about served answers
     <workspace>/deployment.yaml   the variants ``serve``/``ask`` answer with (ragft.deployment)
     <workspace>/cache/            what pipeline steps build once (sentence indexes, graphs, …)
@@ -52,6 +54,14 @@ class Workspace:
     @property
     def models_dir(self) -> Path:
         return self.path / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.path / "uploads"
+
+    @property
+    def embedders_dir(self) -> Path:
+        return self.path / "embedders"
 
     @property
     def feedback_path(self) -> Path:

@@ -38,7 +38,7 @@ def models(workspace: Optional[Path] = WorkspaceOption):
             "yes" if (converted_llm_dir(name) / "config.json").exists() else "converted on first use")
         table.add_row(name, spec.package, installed, cached)
     console.print(table)
-    _print_registry(ws.path / "models")
+    _print_registry(ws.models_dir)
 
 
 def _print_registry(root: Path) -> None:
@@ -185,7 +185,7 @@ def feedback_export(path: Path = typer.Argument(..., help="Output .csv or .jsonl
     """Write the workspace's feedback (interactions with their latest vote/rating/edit, pairwise choices)."""
     from ragft.feedback.store import FeedbackStore
 
-    store = FeedbackStore(_workspace(workspace).path / "feedback.sqlite")
+    store = FeedbackStore(_workspace(workspace).feedback_path)
     console.print(f"Wrote {store.export(path)} records to {path}")
 
 
@@ -195,7 +195,7 @@ def feedback_import(path: Path = typer.Argument(..., help="A .csv or .jsonl feed
     """Add feedback from a file; every row is checked first and a bad file imports nothing."""
     from ragft.feedback.store import FeedbackStore
 
-    store = FeedbackStore(_workspace(workspace).path / "feedback.sqlite")
+    store = FeedbackStore(_workspace(workspace).feedback_path)
     counts = store.import_file(path)
     console.print("Imported " + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f" from {path}")
 

@@ -50,7 +50,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app = FastAPI(title="ragft", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.workspace = workspace
-    app.state.store = FeedbackStore(workspace.path / "feedback.sqlite")
+    app.state.store = FeedbackStore(workspace.feedback_path)
     app.state.engine = Engine(workspace, settings.max_new_tokens)
     app.state.worker = ModelWorker(settings.max_queue)
     app.state.sessions = Sessions()

@@ -26,7 +26,7 @@ from ragft.index.store import HybridIndex, IngestStats
 from ragft.types import Document
 from ragft.workspace import Workspace
 
-UPLOADS = "uploads"
+UPLOADS = "uploads"  # uploaded documents' ids start "uploads/" (their folder: Workspace.uploads_dir)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]{0,150}$")
 
 
@@ -44,7 +44,7 @@ class DocumentInfo:
 
 
 def uploads_dir(workspace: Workspace) -> Path:
-    return workspace.path / UPLOADS
+    return workspace.uploads_dir
 
 
 def check_upload(filename: str, size: int, max_bytes: int) -> str:

@@ -66,7 +66,7 @@ def train_from_files(method: str, workspace: Path, *, data: Path | None = None, 
     from ragft.workspace import Workspace
 
     ws = Workspace(Path(workspace))
-    registry = ModelRegistry(ws.path / "models")
+    registry = ModelRegistry(ws.models_dir)
     overrides = dict(overrides or {})
     if overrides.get("base_model") is None:
         overrides["base_model"] = _default_base(method, ws, registry)
@@ -127,7 +127,7 @@ def train_embedder_from_files(workspace: Path, *, data: Path | None, docs: Path 
     pairs = retrieval_pairs(qa, documents, chunker, config.min_coverage, config.seed)
     say(f"training embedder from {config.base_model}: {len(pairs)} question → evidence-chunk pairs from "
         f"{len(qa)} questions ({len(qa) - len(pairs)} without evidence found in {docs} were skipped)")
-    return finetune_embedder(pairs, config, ws.path / "embedders")
+    return finetune_embedder(pairs, config, ws.embedders_dir)
 
 
 def _default_base(method: str, ws, registry: ModelRegistry) -> str:

@@ -6,7 +6,7 @@ result is merged into a plain model folder and registered::
 
     from ragft.models.registry import ModelRegistry
     from ragft.tuning import SFTTrainConfig, sft_examples, train_sft
-    version = train_sft(sft_examples(qa), SFTTrainConfig(max_steps=100), ModelRegistry(ws / "models"))
+    version = train_sft(sft_examples(qa), SFTTrainConfig(max_steps=100), ModelRegistry(Workspace(ws).models_dir))
     LLMConfig(model=version.path)   # or "registry:" + version.name in a study
 """
 
