@@ -157,7 +157,7 @@ def improve(workspace: Path | str, options: ImproveOptions, say: Callable[[str],
 
 
 def _check_options(options: ImproveOptions) -> None:
-    from ragft.metrics.metrics import ANSWER_METRICS
+    from ragft.metrics.tasks import ANSWER_METRICS
 
     if options.method not in METHODS:
         raise ConfigError(f"--method {options.method!r} — use dpo (all feedback pairs) or sft (edits only)")
@@ -434,7 +434,7 @@ def _check_lineage_hygiene(registry: ModelRegistry, models: Sequence[str], test:
 def _evaluate_and_decide(ws, registry: ModelRegistry, candidate: ModelVersion, incumbent: str,
                          test: list[QAExample], options: ImproveOptions, pairs: list[Preference], resumed: bool,
                          say: Callable[[str], None]) -> ImproveResult:
-    from ragft.metrics.metrics import ANSWER_METRICS
+    from ragft.metrics.tasks import ANSWER_METRICS
 
     score = ANSWER_METRICS[options.metric]
     served = evaluation_spec(ws, options.rag)

@@ -32,7 +32,8 @@ import numpy as np
 from ragft.errors import ConfigError
 from ragft.feedback.pairs import normalise
 from ragft.feedback.store import FeedbackStore
-from ragft.metrics.metrics import embedding_similarity, tutorial_token_overlap_recall
+from ragft.metrics.answers import embedding_similarity
+from ragft.metrics.tutorial import tutorial_token_overlap_recall
 from ragft.models.llm import LLM
 from ragft.types import Preference
 
