@@ -16,7 +16,8 @@ from ragft.feedback.ai import (
     parse_verdict,
     preferences,
 )
-from ragft.feedback.store import FeedbackStore, normalise
+from ragft.feedback.pairs import normalise
+from ragft.feedback.store import FeedbackStore
 
 ITEM = FeedbackItem(question="Who approves travel claims above £500?", context="[1] Claims above £500 need the CFO.",
                     gold="the CFO")

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from ragft.errors import ConfigError, RagftError
-from ragft.feedback.store import MIGRATIONS, SCHEMA_VERSION, FeedbackStore
+from ragft.feedback.schema import MIGRATIONS, SCHEMA_VERSION
+from ragft.feedback.store import FeedbackStore
 
 
 @pytest.fixture

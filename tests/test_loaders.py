@@ -9,7 +9,8 @@ import docx
 import pytest
 from fpdf import FPDF
 
-from ragft.corpus.loaders import LoadError, load_document, load_folder, page_for_offset
+from ragft.corpus.formats import LoadError
+from ragft.corpus.loaders import load_document, load_folder, page_for_offset
 from ragft.errors import RagftError
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragft.metrics.metrics import parse_label
+from ragft.metrics.labels import parse_label
 from ragft.rag.pipeline import ClosedBook
 from ragft.rag.tasks import AnswerFormat, answer_format, answer_with_formats, with_format
 from ragft.types import Generation

@@ -9,9 +9,8 @@ from ragft.corpus.chunkers import (
     make_chunker,
     split_sentences,
 )
+from ragft.corpus.formats import SUPPORTED_EXTENSIONS, LoadError
 from ragft.corpus.loaders import (
-    SUPPORTED_EXTENSIONS,
-    LoadError,
     LoadReport,
     SkippedFile,
     load_document,

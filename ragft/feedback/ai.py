@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ragft.errors import ConfigError
-from ragft.metrics.metrics import embedding_similarity, tutorial_token_overlap_recall
-from ragft.feedback.store import FeedbackStore, normalise
+from ragft.feedback.pairs import normalise
+from ragft.feedback.store import FeedbackStore
+from ragft.metrics.answers import embedding_similarity
+from ragft.metrics.tutorial import tutorial_token_overlap_recall
 from ragft.models.llm import LLM
 from ragft.types import Preference
-
 
 RANK_PROMPT = (
     "You compare candidate answers to a question.\n{context_block}Question: {question}\n{gold_block}"

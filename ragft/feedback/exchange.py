@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ragft.errors import ConfigError, RagftError
+from ragft.feedback.validate import check_choice, check_rating, check_vote
 from ragft.persist import atomic_write_text
 
 FIELDS = ["kind", "question", "answer", "context", "sources", "model_version", "variant", "variant_hash", "vote",
@@ -154,8 +155,6 @@ def _validated(path: Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _feedback_fields(kind: str, row: dict, record: dict, fail) -> None:
-    from ragft.feedback.store import check_choice, check_rating, check_vote
-
     def checked(field, check):
         try:
             return check(row[field])

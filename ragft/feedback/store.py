@@ -2,28 +2,13 @@
 
     <workspace>/feedback.sqlite
 
-Tables (append-only; a later click never overwrites an earlier one):
-
-    interactions   a question, the context shown to the model, the answer, its sources (JSON),
-                   the model version, the variant and the hash of its spec that produced it
-    votes          up / down on an interaction
-    ratings        1–5 on an interaction
-    edits          a corrected answer for an interaction
-    pairwise       two answers to one question, which one was better (a | b | tie)
-    ai_judgements  sampled answers, a judge's ranking and reasons, and the pairs it supports
-
-``preference_pairs()`` turns all of it into ``Preference`` pairs for DPO: an edit is chosen over
-the original, a pairwise winner over the loser, an up-voted answer over a down-voted answer to
-the same question, an AI judge's winner over its loser. A pair whose two sides are the same text
-(ignoring whitespace) is never produced: it teaches nothing and breaks DPO's loss.
+The tables and their migrations live in ``ragft.feedback.schema``; ``preference_pairs()`` turns
+the rows into ``Preference`` pairs for DPO with the pure functions of ``ragft.feedback.pairs``.
 
 Concurrency: the web app writes from many threads and ``ragft improve`` may read at the same
 time. The database runs in WAL mode (readers never block the writer), every thread gets its own
 connection, every write is one short ``BEGIN IMMEDIATE`` transaction, and ``busy_timeout`` makes
 a second writer wait instead of failing.
-
-Schema changes are ordered migration functions; ``PRAGMA user_version`` records how many have
-run, so opening a file written by an older ragft upgrades it in place (in one transaction).
 """
 
 from __future__ import annotations
@@ -33,132 +18,24 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ragft.errors import ConfigError, RagftError
+from ragft.errors import RagftError
+from ragft.feedback.pairs import (
+    pairs_from_ai,
+    pairs_from_edits,
+    pairs_from_pairwise,
+    pairs_from_votes,
+    unique_real_pairs,
+)
+from ragft.feedback.schema import TABLES, migrate
+from ragft.feedback.validate import check_choice, check_rating, check_vote, require_text
 from ragft.types import Preference
 
 BUSY_TIMEOUT_MS = 30_000
-VOTES = ("up", "down")
-CHOICES = ("a", "b", "tie")
-
-
-# ------------------------------------------------------------------------------------------
-# Schema migrations: append a function to MIGRATIONS, never edit one that has shipped.
-# ------------------------------------------------------------------------------------------
-
-
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Statement by statement: sqlite3's executescript() would COMMIT the migration's transaction."""
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-def _m1_initial(conn: sqlite3.Connection) -> None:
-    _run_script(conn, """
-        CREATE TABLE interactions (
-            id INTEGER PRIMARY KEY,
-            question TEXT NOT NULL,
-            context TEXT NOT NULL DEFAULT '',
-            answer TEXT NOT NULL,
-            sources TEXT NOT NULL DEFAULT '[]',
-            model_version TEXT NOT NULL DEFAULT '',
-            variant TEXT NOT NULL DEFAULT '',
-            created_at REAL NOT NULL
-        );
-        CREATE TABLE votes (
-            id INTEGER PRIMARY KEY,
-            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
-            vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
-            created_at REAL NOT NULL
-        );
-        CREATE TABLE ratings (
-            id INTEGER PRIMARY KEY,
-            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
-            rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
-            created_at REAL NOT NULL
-        );
-        CREATE TABLE edits (
-            id INTEGER PRIMARY KEY,
-            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
-            corrected_answer TEXT NOT NULL,
-            created_at REAL NOT NULL
-        );
-        CREATE TABLE pairwise (
-            id INTEGER PRIMARY KEY,
-            question TEXT NOT NULL,
-            context TEXT NOT NULL DEFAULT '',
-            answer_a TEXT NOT NULL,
-            answer_b TEXT NOT NULL,
-            variant_a TEXT NOT NULL DEFAULT '',
-            variant_b TEXT NOT NULL DEFAULT '',
-            choice TEXT NOT NULL CHECK (choice IN ('a', 'b', 'tie')),
-            created_at REAL NOT NULL
-        );
-    """)
-
-
-def _m2_ai_judgements_and_time_indexes(conn: sqlite3.Connection) -> None:
-    _run_script(conn, """
-        CREATE TABLE ai_judgements (
-            id INTEGER PRIMARY KEY,
-            question TEXT NOT NULL,
-            context TEXT NOT NULL DEFAULT '',
-            gold TEXT NOT NULL DEFAULT '',
-            answers TEXT NOT NULL,          -- JSON list of the sampled answers
-            scores TEXT NOT NULL,           -- JSON list, one score per answer (votes or similarity)
-            reasons TEXT NOT NULL,          -- JSON list of the judge's reasons
-            pairs TEXT NOT NULL,            -- JSON list of [chosen index, rejected index]
-            method TEXT NOT NULL,           -- "ai_judge" | "auto_score"
-            judge TEXT NOT NULL DEFAULT '', -- judge model or scoring function
-            created_at REAL NOT NULL
-        );
-        CREATE INDEX interactions_created ON interactions(created_at);
-        CREATE INDEX votes_interaction ON votes(interaction_id);
-        CREATE INDEX ratings_interaction ON ratings(interaction_id);
-        CREATE INDEX edits_interaction ON edits(interaction_id);
-    """)
-
-
-def _m3_variant_hash(conn: sqlite3.Connection) -> None:
-    """Which exact pipeline answered: the served VariantSpec's key (ragft.rag.variant)."""
-    _run_script(conn, """
-        ALTER TABLE interactions ADD COLUMN variant_hash TEXT NOT NULL DEFAULT '';
-        ALTER TABLE pairwise ADD COLUMN variant_hash_a TEXT NOT NULL DEFAULT '';
-        ALTER TABLE pairwise ADD COLUMN variant_hash_b TEXT NOT NULL DEFAULT ''
-    """)
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_ai_judgements_and_time_indexes,
-                                                          _m3_variant_hash]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Run the migrations a database lacks (all in one transaction); returns the new version."""
-    conn.execute("BEGIN IMMEDIATE")  # re-read the version under the write lock: two openers, one upgrade
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ConfigError(f"feedback database schema version {version} is newer than this ragft "
-                              f"understands ({SCHEMA_VERSION}) — upgrade ragft")
-        for number in range(version, target):
-            MIGRATIONS[number](conn)
-        conn.execute(f"PRAGMA user_version = {max(version, target)}")
-        conn.execute("COMMIT")
-        return max(version, target)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-# ------------------------------------------------------------------------------------------
-# The store
-# ------------------------------------------------------------------------------------------
 
 
 class FeedbackStore:
@@ -221,7 +98,7 @@ class FeedbackStore:
                            variant_hash: str = "") -> int:
         """Store one answered question; returns its id (what votes, ratings and edits refer to).
         ``variant_hash`` is the served spec's key: which exact pipeline and model answered."""
-        _require_text("question", question)
+        require_text("question", question)
         with self._write() as conn:
             return self._insert_interaction(conn, question, answer, context, sources, model_version, variant,
                                             created_at, variant_hash)
@@ -237,19 +114,19 @@ class FeedbackStore:
         return int(cursor.lastrowid)
 
     def vote(self, interaction_id: int, vote: str) -> int:
-        vote = _check_vote(vote)
+        vote = check_vote(vote)
         with self._write() as conn:
             self._require_interaction(conn, interaction_id)
             return self._insert(conn, "votes", interaction_id, "vote", vote)
 
     def rate(self, interaction_id: int, rating: int) -> int:
-        rating = _check_rating(rating)
+        rating = check_rating(rating)
         with self._write() as conn:
             self._require_interaction(conn, interaction_id)
             return self._insert(conn, "ratings", interaction_id, "rating", rating)
 
     def edit(self, interaction_id: int, corrected_answer: str) -> int:
-        _require_text("corrected_answer", corrected_answer)
+        require_text("corrected_answer", corrected_answer)
         with self._write() as conn:
             self._require_interaction(conn, interaction_id)
             return self._insert(conn, "edits", interaction_id, "corrected_answer", corrected_answer)
@@ -269,8 +146,8 @@ class FeedbackStore:
                  variant_b: str = "", context: str = "", created_at: float | None = None,
                  variant_hashes: tuple[str, str] = ("", "")) -> int:
         """Store which of two answers to one question was better: 'a', 'b' or 'tie'."""
-        _require_text("question", question)
-        choice = _check_choice(choice)
+        require_text("question", question)
+        choice = check_choice(choice)
         with self._write() as conn:
             return self._insert_pairwise(conn, question, answer_a, answer_b, choice, variant_a, variant_b,
                                          context, created_at, variant_hashes)
@@ -312,13 +189,12 @@ class FeedbackStore:
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of one table, oldest first (tests, the dashboard, exports)."""
-        if table not in ("interactions", "votes", "ratings", "edits", "pairwise", "ai_judgements"):
+        if table not in TABLES:
             raise RagftError(f"no feedback table {table!r}")
         return self._read(f"SELECT * FROM {table} ORDER BY id")
 
     def counts(self) -> dict[str, int]:
-        tables = ("interactions", "votes", "ratings", "edits", "pairwise", "ai_judgements")
-        return {t: self._read(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in tables}
+        return {t: self._read(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in TABLES}
 
     def counts_by_day(self) -> list[dict[str, Any]]:
         """Feedback events per UTC day and kind, for the dashboard's chart."""
@@ -350,34 +226,10 @@ class FeedbackStore:
     def preference_pairs(self, include_ai: bool = True) -> list[Preference]:
         """Chosen/rejected pairs from edits, pairwise choices, votes and (optionally) AI judgements."""
         feedback = self.latest_feedback()
-        pairs = _pairs_from_edits(feedback) + self._pairs_from_pairwise() + _pairs_from_votes(feedback)
+        pairs = pairs_from_edits(feedback) + pairs_from_pairwise(self.rows("pairwise")) + pairs_from_votes(feedback)
         if include_ai:
-            pairs += self._pairs_from_ai()
-        return _unique_real_pairs(pairs)
-
-    def _pairs_from_pairwise(self) -> list[Preference]:
-        pairs = []
-        for row in self.rows("pairwise"):
-            if row["choice"] == "tie":
-                continue
-            a_wins = row["choice"] == "a"
-            chosen, rejected = (row["answer_a"], row["answer_b"]) if a_wins else (row["answer_b"], row["answer_a"])
-            winner, loser = (row["variant_a"], row["variant_b"]) if a_wins else (row["variant_b"], row["variant_a"])
-            pairs.append(Preference(question=row["question"], chosen=chosen, rejected=rejected,
-                                    context=row["context"], source="pairwise", reason="human pairwise choice",
-                                    metadata={"pairwise_id": row["id"], "chosen_variant": winner,
-                                              "rejected_variant": loser}))
-        return pairs
-
-    def _pairs_from_ai(self) -> list[Preference]:
-        pairs = []
-        for row in self.rows("ai_judgements"):
-            answers, reasons = json.loads(row["answers"]), json.loads(row["reasons"])
-            for chosen, rejected in json.loads(row["pairs"]):
-                pairs.append(Preference(question=row["question"], chosen=answers[chosen], rejected=answers[rejected],
-                                        context=row["context"], source=row["method"], reason=" | ".join(reasons),
-                                        metadata={"judgement_id": row["id"], "judge": row["judge"]}))
-        return pairs
+            pairs += pairs_from_ai(self.rows("ai_judgements"))
+        return unique_real_pairs(pairs)
 
     # ----------------------------------------------------------------- import / export
     def export(self, path: Path | str) -> int:
@@ -425,54 +277,6 @@ class FeedbackStore:
             self._insert(conn, "edits", interaction_id, "corrected_answer", record["corrected_answer"], when)
 
 
-# ------------------------------------------------------------------------------------------
-# Pair building (pure functions over rows)
-# ------------------------------------------------------------------------------------------
-
-
-def normalise(text: str) -> str:
-    """Whitespace-insensitive form used to decide whether two answers are the same."""
-    return " ".join((text or "").split())
-
-
-def _pairs_from_edits(feedback: list[dict[str, Any]]) -> list[Preference]:
-    return [Preference(question=row["question"], chosen=row["corrected_answer"], rejected=row["answer"],
-                       context=row["context"], source="edit", reason="human edit",
-                       metadata={"interaction_id": row["id"], "model_version": row["model_version"]})
-            for row in feedback if row.get("corrected_answer")]
-
-
-def _pairs_from_votes(feedback: list[dict[str, Any]]) -> list[Preference]:
-    """Every up-voted answer over every down-voted answer to the same question."""
-    by_question: dict[str, dict[str, list[dict]]] = defaultdict(lambda: {"up": [], "down": []})
-    for row in feedback:
-        if row.get("vote") in VOTES:
-            by_question[normalise(row["question"]).lower()][row["vote"]].append(row)
-    pairs = []
-    for group in by_question.values():
-        for good in group["up"]:
-            for bad in group["down"]:
-                pairs.append(Preference(
-                    question=good["question"], chosen=good["answer"], rejected=bad["answer"], context=good["context"],
-                    source="vote", reason="up-voted answer over a down-voted one",
-                    metadata={"chosen_interaction": good["id"], "rejected_interaction": bad["id"],
-                              "rejected_context": bad["context"]}))
-    return pairs
-
-
-def _unique_real_pairs(pairs: list[Preference]) -> list[Preference]:
-    """Drop pairs whose sides are the same text, and repeats of a pair already kept."""
-    seen, kept = set(), []
-    for pair in pairs:
-        chosen, rejected = normalise(pair.chosen), normalise(pair.rejected)
-        key = (normalise(pair.question), chosen, rejected)
-        if not chosen or chosen == rejected or key in seen:
-            continue
-        seen.add(key)
-        kept.append(pair)
-    return kept
-
-
 def _decode_interaction(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     try:
@@ -480,41 +284,3 @@ def _decode_interaction(row: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         row["sources"] = []
     return row
-
-
-# ------------------------------------------------------------------------------------------
-# Validation shared by the store, the importer and the web app
-# ------------------------------------------------------------------------------------------
-
-
-def _require_text(field: str, value: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise RagftError(f"{field} must be non-empty text")
-
-
-def _check_vote(vote: str) -> str:
-    value = str(vote).strip().lower()
-    value = {"+1": "up", "1": "up", "-1": "down"}.get(value, value)
-    if value not in VOTES:
-        raise RagftError(f"vote must be 'up' or 'down', got {vote!r}")
-    return value
-
-
-def _check_rating(rating) -> int:
-    try:
-        value = int(str(rating).strip())
-    except ValueError:
-        raise RagftError(f"rating must be an integer from 1 to 5, got {rating!r}") from None
-    if not 1 <= value <= 5:
-        raise RagftError(f"rating must be an integer from 1 to 5, got {rating!r}")
-    return value
-
-
-def _check_choice(choice: str) -> str:
-    value = str(choice).strip().lower()
-    if value not in CHOICES:
-        raise RagftError(f"choice must be 'a', 'b' or 'tie', got {choice!r}")
-    return value
-
-
-check_vote, check_rating, check_choice = _check_vote, _check_rating, _check_choice

@@ -1,6 +1,10 @@
 """Pure scoring helpers, below every layer that scores, trains or judges.
 
-- ``metrics``: answer metrics (exact match, token F1, ROUGE, labels, embedding similarity…).
+- ``answers``: answer metrics (exact match, token F1, ROUGE-L, span overlap, embedding similarity).
+- ``tutorial``: the KDD 2024 tutorial's answer scores, as continuous-eval computes them.
+- ``labels``: parsing a label out of an answer; accuracy and macro F1.
+- ``retrieval``: recall@k, hit@k, MRR, nDCG over ranked ids.
+- ``tasks``: the per-answer metrics by name and which ones each task type reports.
 - ``stats``: bootstrap confidence intervals, paired tests, multiple-comparison corrections.
 - ``power``: how many questions a verdict needs.
 - ``hygiene``: train/test overlap checks and text normalisation.

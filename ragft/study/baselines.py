@@ -8,7 +8,7 @@ classification the majority label — so a variant that merely matches them is s
 
 from __future__ import annotations
 
-from ragft.metrics.metrics import parse_label
+from ragft.metrics.labels import parse_label
 from ragft.study.study_config import StudyConfig, VariantConfig
 from ragft.rag.variant import RETRIEVING_TYPES, USES_LLM
 from ragft.rag.tasks import DEFAULT_LABELS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragft.metrics.metrics import parse_label
+from ragft.metrics.labels import parse_label
 from ragft.models.llm import LLM
 from ragft.persist import append_jsonl, read_jsonl
 

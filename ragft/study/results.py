@@ -42,7 +42,7 @@ from ragft import __version__
 from ragft.study.baselines import MAJORITY_LABEL, default_baselines
 from ragft.study.describe import describe_pipeline
 from ragft.study.graphs import export_knowledge_graphs
-from ragft.metrics.metrics import parse_label
+from ragft.metrics.labels import parse_label
 from ragft.study.recommend import recommend
 from ragft.study.scoring import (
     LABELS, PRIMARY_BY_TASK, RETRIEVAL_METRICS, TUTORIAL_METRICS, compare_to_baselines, primary_metric_for,

@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ragft.metrics import metrics as m
+from ragft.metrics.answers import embedding_similarity
+from ragft.metrics.labels import parse_label
+from ragft.metrics.retrieval import hit_at_k, mrr, ndcg_at_k, recall_at_k
+from ragft.metrics.tasks import ANSWER_METRICS
 from ragft.metrics.evidence import EvidenceSpan, best_coverage, coverage
 from ragft.rag.grounding import is_abstention
 from ragft.metrics.stats import bootstrap_ci, holm_correct, paired_bootstrap
@@ -62,13 +65,13 @@ def score_question(question: QAExample, record: dict, embed: Callable[[list[str]
                    labels: tuple[str, ...] = ("yes", "no", "maybe")) -> dict[str, float]:
     """All metrics of one answer; retrieval metrics only for variants that retrieve."""
     prediction, golds = record["answer"], question.answers
-    scores = {name: m.ANSWER_METRICS[name](prediction, golds) for name in CORE_METRICS if name in m.ANSWER_METRICS}
-    scores["semantic_similarity"] = m.embedding_similarity(prediction, golds, embed)
+    scores = {name: ANSWER_METRICS[name](prediction, golds) for name in CORE_METRICS if name in ANSWER_METRICS}
+    scores["semantic_similarity"] = embedding_similarity(prediction, golds, embed)
     if question.task_type == "classification":
-        predicted = m.parse_label(prediction, labels)  # None (no label found) is always wrong
-        scores["label_accuracy"] = float(predicted is not None and predicted == m.parse_label(question.answer, labels))
+        predicted = parse_label(prediction, labels)  # None (no label found) is always wrong
+        scores["label_accuracy"] = float(predicted is not None and predicted == parse_label(question.answer, labels))
     if question.task_type == "span_qa":
-        scores["span_overlap"] = m.ANSWER_METRICS["span_overlap"](prediction, golds)
+        scores["span_overlap"] = ANSWER_METRICS["span_overlap"](prediction, golds)
     # How often the model says "not found" although the documents hold the answer.
     abstained = is_abstention(prediction)
     scores["abstained"] = float(abstained)
@@ -96,10 +99,10 @@ def retrieval_scores(question: QAExample, retrieved: list[dict], spans: list[Evi
         ranked_docs = list(dict.fromkeys(r["doc_id"] for r in retrieved))
         k = max(len(retrieved), 1)
         relevant = question.evidence_doc_ids
-        scores["doc_recall@k"] = m.recall_at_k(ranked_docs, relevant, k)
-        scores["doc_hit@k"] = m.hit_at_k(ranked_docs, relevant, k)
-        scores["doc_mrr"] = m.mrr(ranked_docs, relevant)
-        scores["doc_ndcg@k"] = m.ndcg_at_k(ranked_docs, relevant, k)
+        scores["doc_recall@k"] = recall_at_k(ranked_docs, relevant, k)
+        scores["doc_hit@k"] = hit_at_k(ranked_docs, relevant, k)
+        scores["doc_mrr"] = mrr(ranked_docs, relevant)
+        scores["doc_ndcg@k"] = ndcg_at_k(ranked_docs, relevant, k)
     return scores
 
 

@@ -6,7 +6,7 @@ Layout of a run folder (``output_dir``, default ``runs/<name>``)::
     records/<variant>-<key>.jsonl  one JSON record per answered question, appended batch by batch
     cache/                      what pipeline steps build once (sentence indexes, knowledge graphs, …)
     embedders/, models/         fine-tuned embedders and the model registry (``ragft.models.registry``),
-                                when the study trains (``ragft.tuning.study_train``)
+                                when the study trains (``ragft.study.finetuned``, ``ragft.tuning.study_train``)
     graphs/<fingerprint>.graphml, .json   the knowledge graphs ``graph`` steps used (``ragft.study.graphs``)
     results.json, questions.csv, report.html   written by ``ragft.study.results`` / ``report``
 
@@ -25,21 +25,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from pydantic import ValidationError
-
-from ragft.config import ChunkerConfig, EmbedderConfig, LLMConfig, describe_validation_error
-from ragft.corpus import load_folder, make_chunker
+from ragft.config import ChunkerConfig, EmbedderConfig, LLMConfig
+from ragft.corpus import load_folder
 from ragft.corpus.checks import degenerate_answer_warnings, say_warnings, unknown_document_warnings, where
 from ragft.corpus.public_formats import load_corpus
 from ragft.errors import ConfigError, RagftError
 from ragft.study.baselines import majority_label_counts, study_labels
-from ragft.corpus.datasets import load_dataset, sample
+from ragft.corpus.datasets import load_dataset
 from ragft.metrics.evidence import EvidenceSpan, locate_all
 from ragft.metrics.hygiene import assert_no_overlap
 from ragft.study.records import (
     RECORD_FORMAT,
 )
 from ragft.study.answering import answer_questions
+from ragft.study.finetuned import FineTunedModels
 from ragft.study.progress import StudyProgress
 from ragft.study.study_config import StudyConfig, VariantConfig
 from ragft.rag.variant import RETRIEVING_TYPES, USES_LLM, AnswerResources, VariantSpec
@@ -82,8 +81,9 @@ class StudyRunner:
         self.output_dir = Path(output_dir or config.output_dir or default_dir)
         self.corpus = study_corpus(config, workspace)
         self.console = console or Console(stderr=True)
+        self.finetuned = FineTunedModels(config, self.output_dir, self.console, workspace, self.train_examples,
+                                         self.train_documents)
         self._embedder = None
-        self._tuned_embedders: dict[str, tuple[EmbedderConfig, dict]] = {}  # name -> (config, training record)
         self._tuned_embedder_models: dict = {}
         self._llms: dict[str, object] = {}  # by the resolved config's hash
         self._indexes: dict[str, tuple[HybridIndex, float]] = {}
@@ -106,29 +106,8 @@ class StudyRunner:
         return self._tuned_embedder_models[name]
 
     def embedder_config(self, name: str | None) -> EmbedderConfig:
-        if name is None:
-            return self.config.embedder
-        if name not in self._tuned_embedders:
-            self._tuned_embedders[name] = self._finetune_embedder(name)
-        return self._tuned_embedders[name][0]
-
-    def _finetune_embedder(self, name: str) -> tuple[EmbedderConfig, dict]:
-        """Train (or reuse) ``finetune_embedders[name]`` on the train questions' evidence chunks."""
-        from ragft.tuning.embedder import EmbedderTrainConfig, finetune_embedder, retrieval_pairs
-
-        spec = self.config.finetune_embedders[name]
-        try:
-            train_config = EmbedderTrainConfig(**{"base_model": self.config.embedder.model, **spec.train})
-        except ValidationError as err:
-            raise ConfigError(f"finetune_embedders.{name}.train: {describe_validation_error(err)}") from None
-        examples = sample(self.train_examples(), spec.n, 0)
-        chunker = make_chunker(self.config.chunker.kind, **self.config.chunker.params)
-        pairs = retrieval_pairs(examples, self.train_documents(), chunker, train_config.min_coverage, train_config.seed)
-        self.console.print(f"embedder [bold]{name}[/]: {len(pairs)} question → evidence-chunk pairs from "
-                           f"{len(examples)} train questions (trained once, then reused)")
-        path, info = finetune_embedder(pairs, train_config, self.output_dir / "embedders")
-        self.console.print(f"embedder {name}: {path.name}, trained in {info['seconds']} s ({info['steps']} steps)")
-        return self.config.embedder.model_copy(update={"model": str(path)}), info
+        """The study's embedder config (``None``) or a fine-tuned one's (trained on first use)."""
+        return self.config.embedder if name is None else self.finetuned.embedder_config(name)
 
     def train_documents(self) -> dict[str, Document]:
         """The documents the train questions are about: the corpus, plus CUAD's contracts when the
@@ -156,22 +135,16 @@ class StudyRunner:
         """The study's embedder or one it fine-tuned, by config (as a VariantSpec names it)."""
         if config == self.config.embedder:
             return self.embedder
-        for name, (tuned, _) in self._tuned_embedders.items():
-            if tuned == config:
-                return self.embedder_for(name)
+        name = self.finetuned.embedder_named(config)
+        if name is not None:
+            return self.embedder_for(name)
         raise ConfigError(f"embedder {config.model} is neither the study's nor one it fine-tuned")
 
     # ------------------------------------------------------------------ fine-tuned models (registry)
     @property
     def registry(self):
         """The model registry named by ``registry:`` in the config (None when there is none)."""
-        from ragft.models.registry import registry_for
-
-        if self.config.registry:
-            return registry_for(self.config.registry)
-        if self.workspace is not None:
-            return registry_for(self.workspace.models_dir)
-        return registry_for(self.output_dir / "models") if self.config.finetune else None
+        return self.finetuned.registry
 
     def _prepare_finetuned(self, questions: list[QAExample]) -> None:
         """Train (or reuse) the models listed under ``finetune`` and add them to ``models``."""
@@ -181,48 +154,16 @@ class StudyRunner:
             prepare_finetuned_models(self, questions)
 
     def model_version(self, name: str):
-        """The registry version a model key refers to (``model: registry:NAME``), else None
-        (also for a ``finetune`` model not trained yet: it is checked when it is trained)."""
-        from ragft.models.registry import resolve_model
-
-        if name not in self.config.models:
-            return None
-        return resolve_model(self.config.models[name].model, self.registry)[1]
+        """The registry version behind a model key, else None (see ``FineTunedModels``)."""
+        return self.finetuned.model_version(name)
 
     def model_config(self, name: str):
         """The model's config with ``registry:NAME`` replaced by the version's model folder."""
-        version = self.model_version(name)
-        config = self.config.models[name]
-        return config.model_copy(update={"model": version.path}) if version else config
-
-    def _check_model_hygiene(self, questions: list[QAExample]) -> None:
-        """Refuse to score a fine-tuned model on questions it was trained on (or near-duplicates)."""
-        from ragft.tuning.data import check_no_test_overlap
-
-        for variant in self.config.variants:
-            version = self.model_version(variant.llm) if variant.type in USES_LLM else None
-            if version is None:
-                continue
-            try:
-                check_no_test_overlap(version.train_questions, [q.question for q in questions],
-                                      train_scopes=version.train_scopes, test_scopes=[q.doc_scope for q in questions],
-                                      test_where=[where(q) for q in questions])
-            except RagftError as err:
-                raise ConfigError(f"variant {variant.name!r} uses model version {version.name!r}, which was "
-                                  f"trained on test questions — {err}") from None
+        return self.finetuned.model_config(name)
 
     def record_registry_scores(self, results: dict) -> None:
-        """Write each registry-backed variant's mean scores into its version (key "study:variant")."""
-        by_name = {v.name: v for v in self.config.variants}
-        for variant in results.get("variants", []):
-            config = by_name.get(variant["name"])
-            if config is None or config.type not in USES_LLM:
-                continue
-            version = self.model_version(config.llm)
-            if version is not None:
-                means = {metric: value.get("mean") for metric, value in variant.get("metrics", {}).items()
-                         if isinstance(value, dict)}
-                self.registry.record_scores(version.name, f"{self.config.name}:{variant['name']}", means)
+        """Write each registry-backed variant's mean scores into its version."""
+        self.finetuned.record_scores(results)
 
     def documents(self):
         """The corpus: a folder of documents, or the documents of a public dataset file/BEIR folder."""
@@ -311,7 +252,7 @@ class StudyRunner:
                 index_seconds[variant.name] = self.index_seconds(variant)
         counts, source = self.label_counts(questions)
         return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size,
-                        self._training_costs(), self.labels(questions), counts, source, self.corpus,
+                        self.finetuned.training_costs(), self.labels(questions), counts, source, self.corpus,
                         {v.name: self.spec_for(v) for v in self.config.variants})
 
     # ------------------------------------------------------------------ task-aware answering
@@ -330,22 +271,6 @@ class StudyRunner:
 
     def label_counts(self, questions: list[QAExample]) -> tuple[dict[str, int], str]:
         return majority_label_counts(self.train_examples(), questions)
-
-    def _training_costs(self) -> dict[str, dict]:
-        """What training each fine-tuned variant's model (registry version) and embedder cost."""
-        costs = {}
-        for variant in self.config.variants:
-            version = self.model_version(variant.llm) if variant.type in USES_LLM else None
-            if version is not None:
-                costs[variant.name] = {"seconds": float(version.metrics.get("seconds") or 0.0),
-                                       "tokens": float(version.metrics.get("tokens_seen") or 0.0),
-                                       "version": version.name}
-            if variant.embedder is not None:
-                trained = self._tuned_embedders[variant.embedder][1]
-                cost = costs.setdefault(variant.name, {"seconds": 0.0, "tokens": 0.0})
-                cost["seconds"] += float(trained.get("seconds") or 0.0)
-                cost["embedder"] = Path(self.embedder_config(variant.embedder).model).name
-        return costs
 
     def judge(self, run: StudyRun):
         """LLM-as-judge verdicts for every variant, or None when the study configures no judge."""
@@ -370,7 +295,7 @@ class StudyRunner:
         Questions are compared within the same document scope: CUAD asks the same templated
         question of every contract, and a split by contract is no leak.
         """
-        self._check_model_hygiene(questions)
+        self.finetuned.check_hygiene(questions)
         if self.config.train is None:
             return 0
         train = self.train_examples()
