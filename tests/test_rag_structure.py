@@ -6,7 +6,7 @@ import pytest
 
 from ragft.config import ChunkerConfig, RetrievalConfig
 from ragft.corpus import make_chunker
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState

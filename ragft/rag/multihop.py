@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ragft.config import RetrievalConfig
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.rag.graph import (

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ragft.config import RetrievalConfig
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.index.store import HybridIndex, reciprocal_rank_fusion
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM

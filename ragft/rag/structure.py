@@ -18,7 +18,7 @@ Steps here replace (or, for ``metadata_filter``, follow) the plain ``retrieve`` 
   document scope is better served by the question's ``doc_scope``, which filters inside the
   index search itself.
 
-Sentences are found with :func:`ragft.corpus.chunkers.split_sentences`; newlines are hard
+Sentences are found with :func:`ragft.corpus.sentences.split_sentences`; newlines are hard
 breaks except in PDF text, which is hard-wrapped (only blank lines break there).
 """
 
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ragft.config import ChunkerConfig, RetrievalConfig
-from ragft.corpus.chunkers import make_chunker, split_sentences
+from ragft.corpus.chunkers import make_chunker
+from ragft.corpus.sentences import split_sentences
 from ragft.errors import ConfigError, RagftError
 from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState

@@ -151,7 +151,7 @@ def hard_negatives(q: QAExample, oracle: Chunk, index: HybridIndex, k: int, mode
 def evidence_sentence(q: QAExample, oracle: Chunk) -> str:
     """The sentence to quote: the gold evidence text when the chunk holds it, else the chunk's
     sentence sharing most words with the answer."""
-    from ragft.corpus.chunkers import split_sentences
+    from ragft.corpus.sentences import split_sentences
 
     for text in q.evidence_texts:
         if text.strip() and _contained_share(_squash(text), _squash(oracle.text)) >= 0.999:
