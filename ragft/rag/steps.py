@@ -1,7 +1,7 @@
-"""The core pipeline steps — retrieve and generate — and the name → step table.
+"""The core pipeline steps — retrieve and generate (the name → step table is ``ragft.rag.registry``).
 
 Technique steps (query rewriting, HyDE, reranking, compression, …) live in their own modules
-(``ragft.rag.query``, ``ragft.rag.post``, …) and register themselves in ``STEPS`` below, so a
+(``ragft.rag.query``, ``ragft.rag.post``, …) and register themselves in ``ragft.rag.registry``, so a
 config can name any of them.
 """
 
