@@ -6,6 +6,7 @@ validated object. Nothing here loads a model; ``ragft.models`` turns these into 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,7 +119,7 @@ class ChunkerConfig(_Strict):
         try:
             return model.model_validate(self.params)
         except ValidationError as err:
-            raise ValueError(f"{self.kind} chunker params: {describe_params_error(err, model)}") from None
+            raise ValueError(f"{self.kind} chunker params: {describe_params_error(err, model.model_fields)}") from None
 
 
 class RetrievalConfig(_Strict):
@@ -174,11 +175,11 @@ def describe_validation_error(err: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def describe_params_error(err: ValidationError, model: type[BaseModel]) -> str:
-    """``describe_validation_error``, plus the accepted names when a key is unknown (a typo)."""
+def describe_params_error(err: ValidationError, accepted: Iterable[str]) -> str:
+    """``describe_validation_error``, plus the ``accepted`` names when a key is unknown (a typo)."""
     text = describe_validation_error(err)
-    if any(item["type"] == "extra_forbidden" for item in err.errors()):
-        text += f" — it accepts: {', '.join(model.model_fields) or 'no params'}"
+    if any(item["type"] in ("extra_forbidden", "unexpected_keyword_argument") for item in err.errors()):
+        text += f" — it accepts: {', '.join(accepted) or 'no params'}"
     return text
 
 

@@ -35,7 +35,7 @@ def check_chunker_params(owner: str, model: type[BaseModel], values: dict[str, A
     try:
         model.model_validate(values)
     except ValidationError as err:
-        raise ConfigError(f"{owner}: {describe_params_error(err, model)}") from None
+        raise ConfigError(f"{owner}: {describe_params_error(err, model.model_fields)}") from None
 
 
 def trim_span(text: str, start: int, end: int) -> Span:

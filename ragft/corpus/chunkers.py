@@ -166,5 +166,5 @@ def make_chunker(kind: str, **params: Any) -> Chunker:
     try:
         typed = model.model_validate(params)
     except ValidationError as err:
-        raise ConfigError(f"chunker {kind!r}: {describe_params_error(err, model)}") from None
+        raise ConfigError(f"chunker {kind!r}: {describe_params_error(err, model.model_fields)}") from None
     return chunker_class(**typed.model_dump())

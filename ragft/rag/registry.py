@@ -94,7 +94,7 @@ def step_params(name: Any, params: dict[str, Any] | None, where: str = "") -> St
     try:
         return model.model_validate(params or {})
     except ValidationError as err:
-        raise ConfigError(f"pipeline step {where}{name!r} params: {describe_params_error(err, model)}") from None
+        raise ConfigError(f"pipeline step {where}{name!r} params: {describe_params_error(err, model.model_fields)}") from None
 
 
 def build_pipeline(step_configs: list[dict[str, Any]], ctx: StepContext) -> ModularRAG:
