@@ -1,10 +1,9 @@
 """Answers that cite their sources per claim: the ``cited_generate`` step (:class:`CitedGenerate`).
 
-The model answers and tags each part with the passages supporting it,
-``[n]``. The answer is split into claims (sentences); each claim's
-``[n]`` are mapped to the hits' chunk and document ids. A claim the model left uncited gets
-the best-matching passage by embedding similarity (max cosine over the passage's sentences),
-marked ``inferred: true``. ``state.answer`` is the plain answer (citation markers removed,
+The model answers and tags each part with the passages supporting it, ``[n]``. The answer is
+split into claims (sentences); each claim's ``[n]`` are mapped to the hits' chunk and document
+ids. A claim the model left uncited gets the best-matching passage by embedding similarity (max
+cosine over the passage's sentences), marked ``inferred: true``. ``state.answer`` is the plain answer (citation markers removed,
 unless ``strip_citations: false``); the structure is in ``state.trace["cited_generate"]``::
 
     {"raw": "...", "abstained": false, "invalid_citations": [7],
