@@ -6,11 +6,12 @@ validated object. Nothing here loads a model; ``ragft.models`` turns these into 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragft.errors import ConfigError
 from ragft.persist import atomic_write_text
@@ -50,11 +51,75 @@ class EmbedderConfig(_Strict):
     device: str = "auto"
 
 
+class FixedChunkerParams(_Strict):
+    """``fixed``: windows of at most ``size`` characters sharing about ``overlap`` with the last."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # "size: true" or "size: 1.5" is a mistake
+
+    size: int = Field(1024, ge=1)
+    overlap: int = Field(256, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self):
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+        return self
+
+
+class SentenceChunkerParams(_Strict):
+    """``sentence``: whole sentences grouped up to ``max_chars``, sharing ``overlap_sentences``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_chars: int = Field(600, ge=1)
+    overlap_sentences: int = Field(1, ge=0)
+
+
+class RecursiveChunkerParams(_Strict):
+    """``recursive``: structure-aware chunks of at most ``max_chars``, repeating up to ``overlap``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_chars: int = Field(1000, ge=1)
+    overlap: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_max_chars(self):
+        if self.overlap >= self.max_chars:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than max_chars ({self.max_chars})")
+        return self
+
+
+# The chunker kinds and their parameters (the chunker classes live in ragft.corpus.chunkers).
+CHUNKER_PARAMS: dict[str, type[_Strict]] = {
+    "fixed": FixedChunkerParams,
+    "sentence": SentenceChunkerParams,
+    "recursive": RecursiveChunkerParams,
+}
+
+
 class ChunkerConfig(_Strict):
-    """How documents are cut into chunks; ``params`` go to the chunker class."""
+    """How documents are cut into chunks; ``params`` go to the chunker class.
+
+    ``params`` is checked against the kind's model above when the config is loaded, but kept as
+    given (defaults are not filled in): index keys hash ``model_dump()``.
+    """
 
     kind: Literal["fixed", "sentence", "recursive"] = "recursive"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _params_fit_the_kind(self):
+        self.typed_params()
+        return self
+
+    def typed_params(self) -> _Strict:
+        """``params`` validated into the kind's model (defaults filled in); ValueError naming the field."""
+        model = CHUNKER_PARAMS[self.kind]
+        try:
+            return model.model_validate(self.params)
+        except ValidationError as err:
+            raise ValueError(f"{self.kind} chunker params: {describe_params_error(err, model.model_fields)}") from None
 
 
 class RetrievalConfig(_Strict):
@@ -103,10 +168,19 @@ def describe_validation_error(err: ValidationError) -> str:
     """pydantic's errors as 'field.path: message' pairs, one sentence."""
     parts = []
     for item in err.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{where}: {item['msg']}")
+        where = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")  # our own validators' sentences, as written
+        parts.append(f"{where}: {message}" if where else message)
     more = len(err.errors()) - len(parts)
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def describe_params_error(err: ValidationError, accepted: Iterable[str]) -> str:
+    """``describe_validation_error``, plus the ``accepted`` names when a key is unknown (a typo)."""
+    text = describe_validation_error(err)
+    if any(item["type"] in ("extra_forbidden", "unexpected_keyword_argument") for item in err.errors()):
+        text += f" — it accepts: {', '.join(accepted) or 'no params'}"
+    return text
 
 
 def _first_line(err: Exception) -> str:

@@ -6,13 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragft.corpus.chunkers import (
-    FixedSizeChunker,
-    RecursiveChunker,
-    SentenceChunker,
-    make_chunker,
-    split_sentences,
-)
+from ragft.corpus.chunkers import FixedSizeChunker, SentenceChunker, make_chunker
+from ragft.corpus.recursive import RecursiveChunker
+from ragft.corpus.sentences import split_sentences
 from ragft.errors import ConfigError
 from ragft.types import Chunk, Document
 

@@ -38,9 +38,12 @@ def test_naive_rag_closed_book_and_extractive():
 
 def test_no_python_reprs_and_model_labels():
     line = _line({"name": "q", "type": "rag", "llm": "small",
-                  "pipeline": [{"name": "multi_query", "params": {"n": 3, "keep_original": True,
-                                                                   "nested": {"a": 1}}},
-                               {"name": "retrieve", "params": {"top_k": 8}}, {"name": "generate"}]})
+                  "pipeline": [{"name": "multi_query", "params": {"n": 3}},
+                               {"name": "rewrite", "params": {"keep_original": True}},
+                               {"name": "retrieve", "params": {"top_k": 8}},
+                               {"name": "metadata_filter", "params": {"metadata": {"format": "pdf"}}},
+                               {"name": "generate"}]})
     assert "{" not in line and "[" not in line and "'" not in line
-    assert "multi-query (n 3, keep original)" in line and "retrieve (hybrid, top 8)" in line
+    assert "multi-query (n 3) → rewrite (keep original) → retrieve (hybrid, top 8)" in line
+    assert "metadata filter → generate" in line  # a nested value is left out
     assert model_label("/models/runs/sft-v3/") == "sft-v3" and model_label("registry:sft") == "registry:sft"

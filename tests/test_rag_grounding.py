@@ -166,7 +166,7 @@ def test_advanced_pipeline_with_the_real_small_model(embedder, small_llm, tmp_pa
 
 
 def test_llm_rerank_probabilities_from_the_real_model(embedder, small_llm):
-    from ragft.rag.post import relevance_messages, yes_probabilities
+    from ragft.rag.rerank import relevance_messages, yes_probabilities
 
     conversations = [relevance_messages("What colour is the sky?", "The sky is blue."),
                      relevance_messages("What colour is the sky?", "The sky is blue.")]

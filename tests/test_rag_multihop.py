@@ -11,7 +11,8 @@ from ragft.corpus import make_chunker
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState
-from ragft.rag.multihop import CitedGenerate, IterativeRetrieve, parse_citations, parse_decision
+from ragft.rag.citations import CitedGenerate, parse_citations
+from ragft.rag.multihop import IterativeRetrieve, parse_decision
 from ragft.rag.registry import StepContext, build_pipeline
 from ragft.types import Chunk, Document, Hit
 from scripted_llm import ScriptedLLM as BaseScriptedLLM

@@ -8,8 +8,9 @@ import pytest
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState
-from ragft.rag.post import lost_in_the_middle_order, parse_verdict, whitespace_tokens
+from ragft.rag.post import lost_in_the_middle_order, whitespace_tokens
 from ragft.rag.registry import StepContext, build_pipeline
+from ragft.rag.rerank import parse_verdict
 from ragft.types import Chunk, Hit
 from scripted_llm import ScriptedLLM as BaseScriptedLLM
 
@@ -123,7 +124,7 @@ def test_cross_encoder_rerank_loads_a_local_model_and_sorts_by_its_scores(embedd
 def test_cross_encoder_that_cannot_be_loaded_is_a_config_error_naming_it(embedder, tmp_path):
     with pytest.raises(ConfigError, match="no-such/cross-encoder"):
         build_pipeline([{"name": "rerank", "params": {"model": "no-such/cross-encoder"}}], ctx(embedder))
-    with pytest.raises(ConfigError, match="unknown method"):
+    with pytest.raises(ConfigError, match=r"params: method: Input should be 'embedding'"):
         build_pipeline([{"name": "rerank", "params": {"method": "magic"}}], ctx(embedder))
 
 

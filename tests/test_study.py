@@ -189,14 +189,51 @@ def test_test_set_overlapping_training_is_refused(tmp_path):
     ({"variants": []}, r"variants: List should have at least 1 item"),
     ({"corpus": "nowhere"}, r"corpus .*nowhere does not exist"),
     ({"colour": "blue"}, r"colour: Extra inputs are not permitted"),
+    # Typos inside step, chunker and training params fail at load too, naming the field.
+    ({"variants": [{"name": "x", "type": "rag", "llm": "small",
+                    "pipeline": [{"name": "retrieve", "params": {"top_k": 9}},
+                                 {"name": "rerank", "params": {"tok_k": 3}}, {"name": "generate"}]}]},
+     r"variants\.0\.pipeline\.1: pipeline step 'rerank' params: tok_k: Extra inputs are not permitted"
+     r" — it accepts: top_k, method"),
+    ({"variants": [{"name": "x", "type": "rag", "llm": "small", "pipeline": [{"name": "rerenk"}]}]},
+     r"variants\.0\.pipeline\.0: pipeline step 'rerenk' is not a known step — choose from: .*rerank"),
+    ({"variants": [{"name": "x", "type": "rag", "llm": "small",
+                    "pipeline": [{"name": "sentence_window", "params": {"window": "two"}}]}]},
+     r"'sentence_window' params: window: Input should be a valid integer"),
+    ({"chunker": {"kind": "sentence", "params": {"max_char": 200}}},
+     r"chunker: sentence chunker params: max_char: Extra inputs are not permitted — it accepts: max_chars, "
+     r"overlap_sentences"),
+    ({"variants": [{"name": "x", "type": "extractive", "chunker": {"kind": "fixed", "params": {"size": 100}}}]},
+     r"variants\.0\.chunker: fixed chunker params: overlap \(256\) must be smaller than size \(100\)"),
+    ({"finetune": {"sft": {"from_model": "small", "train": {"max_step": 10}}}},
+     r"finetune\.sft: train: max_step: Extra inputs are not permitted — it accepts: .*max_steps"),
+    ({"finetune": {"raft": {"method": "raft", "from_model": "small", "raft": {"p_no_oracle": 2}}}},
+     r"finetune\.raft: raft: p_no_oracle: Input should be less than or equal to 1"),
+    ({"finetune_embedders": {"tuned": {"train": {"epoch": 1}}}},
+     r"finetune_embedders\.tuned: train: epoch: Extra inputs are not permitted — it accepts: .*epochs"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, change, message):
     path = write_study(tmp_path, [EXTRACTIVE])
     config = yaml.safe_load(path.read_text())
     config.update(change)
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as raised:
         load_study_config(path)
+    assert "\n" not in str(raised.value)  # one line
+
+
+def test_step_and_chunker_params_are_kept_as_given(tmp_path):
+    """Validation must not fill in defaults: spec keys and index keys hash the dumped params."""
+    pipeline = [{"name": "rerank", "params": {"top_k": 2}}, {"name": "generate"}]
+    variant = {"name": "x", "type": "rag", "llm": "small", "pipeline": pipeline,
+               "chunker": {"kind": "fixed", "params": {"size": 300, "overlap": 0}}}
+    config = load_study_config(write_study(tmp_path, [variant], finetune={"sft": {"from_model": "small",
+                                                                                    "train": {"max_steps": 5}}}))
+    dumped = config.variants[0].model_dump()
+    assert dumped["pipeline"] == [{"name": "rerank", "params": {"top_k": 2}}, {"name": "generate", "params": {}}]
+    assert dumped["chunker"] == {"kind": "fixed", "params": {"size": 300, "overlap": 0}}
+    assert config.chunker.model_dump() == {"kind": "sentence", "params": {"max_chars": 200}}
+    assert config.finetune["sft"].model_dump()["train"] == {"max_steps": 5}
 
 
 def test_cli_reports_bad_config_without_traceback(tmp_path):

@@ -47,7 +47,9 @@ def ingest(
 
 
 def _chunker_config(kind: str, size: Optional[int], overlap: Optional[int]):
-    from ragft.config import ChunkerConfig
+    from pydantic import ValidationError
+
+    from ragft.config import CHUNKER_PARAMS, ChunkerConfig, describe_validation_error
 
     params = {}
     if size:
@@ -56,10 +58,12 @@ def _chunker_config(kind: str, size: Optional[int], overlap: Optional[int]):
         if kind == "sentence":
             raise RagftError("--chunk-overlap applies to the fixed and recursive chunkers, not sentence")
         params["overlap"] = overlap
+    if kind not in CHUNKER_PARAMS:
+        raise RagftError(f"--chunker {kind!r} is not a chunker — use fixed, sentence or recursive")
     try:
         return ChunkerConfig(kind=kind, params=params)
-    except ValueError:
-        raise RagftError(f"--chunker {kind!r} is not a chunker — use fixed, sentence or recursive") from None
+    except ValidationError as err:  # e.g. a --chunk-size below the default overlap
+        raise RagftError(f"--chunker {kind}: {describe_validation_error(err)}") from None
 
 
 @app.command()

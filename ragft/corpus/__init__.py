@@ -1,14 +1,9 @@
 """Corpus layer: load documents, split them into chunks, read QA datasets."""
 
-from ragft.corpus.chunkers import (
-    CHUNKERS,
-    Chunker,
-    FixedSizeChunker,
-    RecursiveChunker,
-    SentenceChunker,
-    make_chunker,
-    split_sentences,
-)
+from ragft.corpus.chunk_base import Chunker
+from ragft.corpus.chunkers import CHUNKERS, FixedSizeChunker, SentenceChunker, make_chunker
+from ragft.corpus.recursive import RecursiveChunker
+from ragft.corpus.sentences import split_sentences
 from ragft.corpus.formats import SUPPORTED_EXTENSIONS, LoadError
 from ragft.corpus.loaders import (
     LoadReport,

@@ -11,7 +11,7 @@ Text conventions (the chunkers rely on them):
 * line endings are normalised to ``\\n``;
 * HTML and DOCX headings are written as Markdown ATX headings (``## Parental leave``) and
   blocks are separated by a blank line, so every format looks like Markdown to the chunkers
-  and :class:`~ragft.corpus.chunkers.RecursiveChunker` can report heading paths for all of
+  and :class:`~ragft.corpus.recursive.RecursiveChunker` can report heading paths for all of
   them;
 * PDF page texts are joined with a blank line and ``metadata["page_starts"]`` holds the
   offset at which each page begins (see :func:`page_for_offset`).

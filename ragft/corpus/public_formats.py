@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.corpus.loaders import LoadReport, load_folder
 from ragft.errors import RagftError
 from ragft.types import Document, QAExample

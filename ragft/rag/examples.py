@@ -19,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import Field
 
 from ragft.errors import ConfigError
 from ragft.models.embedder import Embedder
 from ragft.rag.modular import RAGState
+from ragft.rag.params import StepDef, StepParams
 from ragft.rag.query import merge_queries
 from ragft.types import QAExample
 
@@ -73,11 +75,18 @@ class ExampleQueries:
         return used, texts
 
 
-def _example_queries(params: dict, ctx) -> ExampleQueries:
+class ExampleQueriesParams(StepParams):
+    n_examples: int = Field(5, ge=1)  # similar training questions consulted per question
+    max_queries: int = Field(5, ge=1)  # extra queries added (one evidence text each)
+    min_similarity: float = 0.6  # cosine between questions; below it an example is not "similar"
+    max_chars: int = Field(600, ge=1)  # long clauses are cut: the embedder reads ~256 tokens anyway
+
+
+def _example_queries(params: ExampleQueriesParams, ctx) -> ExampleQueries:
     if ctx.train_examples is None:
         raise ConfigError("example_queries needs labelled training questions: give the study a "
                           "'train:' dataset (its questions' evidence becomes extra queries)")
-    return ExampleQueries(ctx.train_examples(), ctx.embedder, **params)
+    return ExampleQueries(ctx.train_examples(), ctx.embedder, **params.model_dump())
 
 
-STEPS = {"example_queries": _example_queries}
+STEPS = {"example_queries": StepDef(ExampleQueriesParams, _example_queries)}

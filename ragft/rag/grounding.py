@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ragft.errors import ConfigError
+from pydantic import Field
+
 from ragft.rag.modular import RAGState
+from ragft.rag.params import StepDef, StepParams
 from ragft.rag.steps import format_context, rag_messages
 from ragft.rag.tasks import with_format
-from ragft.rag.structure import check_params
 
 ABSTENTION = "Not found in the documents."
 
@@ -149,7 +150,7 @@ class GroundedGenerate:
     llm: Any
     system_prompt: str = GROUNDED_SYSTEM_PROMPT
     max_new_tokens: int | None = None
-    on_ungrounded: str = "keep"  # keep | abstain
+    on_ungrounded: Literal["keep", "abstain"] = "keep"
     strip_quotes: bool = False
     name: str = "grounded_generate"
 
@@ -171,14 +172,18 @@ class GroundedGenerate:
         return states
 
 
-def _grounded_generate(params: dict, ctx) -> GroundedGenerate:
-    check_params("grounded_generate", params, ("system_prompt", "max_new_tokens", "on_ungrounded", "strip_quotes"))
-    on_ungrounded = params.get("on_ungrounded", "keep")
-    if on_ungrounded not in ("keep", "abstain"):
-        raise ConfigError(f"grounded_generate: on_ungrounded must be keep or abstain, got {on_ungrounded!r}")
-    return GroundedGenerate(ctx.llm_for(), system_prompt=params.get("system_prompt", GROUNDED_SYSTEM_PROMPT),
-                            max_new_tokens=params.get("max_new_tokens", ctx.max_new_tokens),
-                            on_ungrounded=on_ungrounded, strip_quotes=bool(params.get("strip_quotes", False)))
+class GroundedGenerateParams(StepParams):
+    system_prompt: str = GROUNDED_SYSTEM_PROMPT
+    max_new_tokens: int | None = Field(None, ge=1)  # None: the variant's max_new_tokens
+    on_ungrounded: Literal["keep", "abstain"] = "keep"
+    strip_quotes: bool = False
 
 
-STEPS = {"grounded_generate": _grounded_generate}
+def _grounded_generate(params: GroundedGenerateParams, ctx) -> GroundedGenerate:
+    values = params.model_dump()
+    if values["max_new_tokens"] is None:
+        values["max_new_tokens"] = ctx.max_new_tokens
+    return GroundedGenerate(ctx.llm_for(), **values)
+
+
+STEPS = {"grounded_generate": StepDef(GroundedGenerateParams, _grounded_generate)}

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from ragft.config import RetrievalConfig
 from ragft.errors import ConfigError
@@ -48,7 +49,8 @@ from ragft.index.store import HybridIndex, Manifest
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
 from ragft.rag.modular import RAGState
-from ragft.rag.query import clean_line, few_shot, parse_list, split_retrieval_params
+from ragft.rag.params import RetrievalOverrides, StepDef
+from ragft.rag.query import clean_line, few_shot, parse_list
 from ragft.rag.steps import Retrieve, fuse_hits
 from ragft.persist import append_jsonl, read_jsonl
 from ragft.types import Chunk, Hit
@@ -280,11 +282,20 @@ class HypotheticalQuestions:
         return states
 
 
-def _hypothetical_questions(params: dict, ctx) -> HypotheticalQuestions:
-    params, retrieval = split_retrieval_params(params, ctx)
-    step = HypotheticalQuestions(ctx.index, ctx.embedder, ctx.llm_for(), ctx.cache_dir, retrieval, **params)
+class HypotheticalQuestionsParams(RetrievalOverrides):
+    n: int = Field(3, ge=1)  # questions generated per chunk
+    also_chunks: bool = False  # fuse with the ordinary search over the chunks
+    batch_size: int = Field(16, ge=1)  # chunks per generate call and per cache append
+    max_new_tokens: int = Field(64, ge=1)
+    fallback_to_text: bool = True  # a chunk with no usable question is indexed under its own text
+    progress: bool = True
+
+
+def _hypothetical_questions(params: HypotheticalQuestionsParams, ctx) -> HypotheticalQuestions:
+    step = HypotheticalQuestions(ctx.index, ctx.embedder, ctx.llm_for(), ctx.cache_dir, params.retrieval(ctx.retrieval),
+                                 **params.own())
     step.build_index()  # at build time: indexing is not part of any question's latency
     return step
 
 
-STEPS = {"hypothetical_questions": _hypothetical_questions}
+STEPS = {"hypothetical_questions": StepDef(HypotheticalQuestionsParams, _hypothetical_questions)}

@@ -2,11 +2,12 @@
 
 Each step is a small class with one method, ``run(states) -> states``, over a batch of
 ``RAGState`` (batched so that steps calling an LLM make one batched call for all questions).
-Steps are named in configuration and built from the ``STEPS`` table in ``ragft.rag.steps``:
+Steps are named in configuration, each with its typed params, and built by
+``ragft.rag.registry.build_pipeline``:
 
-    pre:  [{name: multi_query, params: {n: 3}}]
-    retriever: {name: hybrid}
-    post: [{name: mmr, params: {lambda_: 0.7}}, {name: compress, params: {max_tokens: 400}}]
+    pipeline: [{name: multi_query, params: {n: 3}}, {name: retrieve, params: {top_k: 15}},
+               {name: mmr, params: {lambda_: 0.7}}, {name: compress, params: {max_tokens: 400}},
+               {name: generate}]
 
 Every step records what it cost on the state (extra LLM calls, tokens, seconds), so the study's
 cost side includes the price of each technique.

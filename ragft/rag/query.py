@@ -31,13 +31,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
+from pydantic import Field
 
-from ragft.config import RetrievalConfig, describe_validation_error
+from ragft.config import RetrievalConfig
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.models.llm import LLM
 from ragft.rag.modular import RAGState
+from ragft.rag.params import RetrievalOverrides, StepDef, StepParams
 from ragft.rag.steps import Retrieve, format_context, fuse_hits
 from ragft.types import Hit
 
@@ -361,34 +362,49 @@ class Decompose:
             state.trace[self.name]["answers"] = [{"sub_question": s, "answer": a} for s, a in pairs]
 
 
-# ----------------------------------------------------------------------------- builders
-def _rewrite(params: dict, ctx) -> QueryRewrite:
-    return QueryRewrite(ctx.llm_for(), **params)
+# ----------------------------------------------------------------------------- params and builders
+class RewriteParams(StepParams):
+    keep_original: bool = True
+    max_new_tokens: int = Field(32, ge=1)
 
 
-def _multi_query(params: dict, ctx) -> MultiQuery:
-    return MultiQuery(ctx.llm_for(), **params)
+class MultiQueryParams(StepParams):
+    n: int = Field(3, ge=1)
+    max_new_tokens: int = Field(96, ge=1)
 
 
-def _hyde(params: dict, ctx) -> HyDE:
-    return HyDE(ctx.llm_for(), **params)
+class HydeParams(StepParams):
+    include_question: bool = True
+    max_new_tokens: int = Field(64, ge=1)
 
 
-def split_retrieval_params(params: dict, ctx) -> tuple[dict, RetrievalConfig]:
-    """A step's own params, and the context's retrieval settings updated with any retrieval keys
-    among ``params`` (``top_k``, ``mode``, ``candidates``, …) — validated like the YAML's."""
-    params = dict(params)
-    overrides = {k: params.pop(k) for k in list(params) if k in RetrievalConfig.model_fields}
-    try:
-        return params, RetrievalConfig.model_validate({**ctx.retrieval.model_dump(), **overrides})
-    except ValidationError as err:
-        raise ConfigError(f"retrieval params {overrides}: {describe_validation_error(err)}") from None
+class DecomposeParams(RetrievalOverrides):
+    max_sub: int = Field(4, ge=1)
+    answer_subquestions: bool = False
+    include_question: bool = True
+    sub_top_k: int = Field(3, ge=1)
+    max_new_tokens: int = Field(96, ge=1)
+    answer_max_new_tokens: int | None = Field(None, ge=1)  # None: the variant's max_new_tokens
 
 
-def _decompose(params: dict, ctx) -> Decompose:
-    params, retrieval = split_retrieval_params(params, ctx)
-    params.setdefault("answer_max_new_tokens", ctx.max_new_tokens)
-    return Decompose(ctx.llm_for(), ctx.index, retrieval, **params)
+def _rewrite(params: RewriteParams, ctx) -> QueryRewrite:
+    return QueryRewrite(ctx.llm_for(), **params.model_dump())
 
 
-STEPS = {"rewrite": _rewrite, "multi_query": _multi_query, "hyde": _hyde, "decompose": _decompose}
+def _multi_query(params: MultiQueryParams, ctx) -> MultiQuery:
+    return MultiQuery(ctx.llm_for(), **params.model_dump())
+
+
+def _hyde(params: HydeParams, ctx) -> HyDE:
+    return HyDE(ctx.llm_for(), **params.model_dump())
+
+
+def _decompose(params: DecomposeParams, ctx) -> Decompose:
+    own = params.own()
+    if own["answer_max_new_tokens"] is None:
+        own["answer_max_new_tokens"] = ctx.max_new_tokens
+    return Decompose(ctx.llm_for(), ctx.index, params.retrieval(ctx.retrieval), **own)
+
+
+STEPS = {"rewrite": StepDef(RewriteParams, _rewrite), "multi_query": StepDef(MultiQueryParams, _multi_query),
+         "hyde": StepDef(HydeParams, _hyde), "decompose": StepDef(DecomposeParams, _decompose)}

@@ -1,23 +1,28 @@
-"""Name → step builder, so a YAML pipeline can name any technique.
+"""Name → step, so a YAML pipeline can name any technique.
 
-A builder is ``build(params: dict, ctx: StepContext) -> Step``. Technique modules export a
-``STEPS`` dict of their builders; this module merges them. An unknown name or parameter is a
-ConfigError listing what is valid.
+Technique modules export ``STEPS = {name: StepDef(ParamsModel, build)}`` (see
+``ragft.rag.params``); this module merges them. ``step_params`` validates a step's ``params``
+dict into its model — an unknown step, an unknown key or a bad value is one ConfigError line
+naming the step and the field — and ``build_pipeline`` calls each ``build(params, ctx)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ragft.config import ChunkerConfig, RetrievalConfig
+from pydantic import Field, ValidationError
+
+from ragft.config import ChunkerConfig, RetrievalConfig, describe_params_error
 from ragft.errors import ConfigError
 from ragft.index.store import HybridIndex
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM
 from ragft.rag.modular import ModularRAG, Step
+from ragft.rag.params import RetrievalOverrides, StepDef, StepParams
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, Generate, Retrieve
 from ragft.types import Document, QAExample
 
@@ -38,19 +43,29 @@ class StepContext:
     max_new_tokens: int | None = None
 
 
-def _retrieve(params: dict, ctx: StepContext) -> Step:
-    retrieval = ctx.retrieval.model_copy(update=params) if params else ctx.retrieval
-    return Retrieve(ctx.index, RetrievalConfig.model_validate(retrieval.model_dump()))
+class GenerateParams(StepParams):
+    system_prompt: str | None = None  # None: the variant's system prompt
+    max_new_tokens: int | None = Field(None, ge=1)  # None: the variant's max_new_tokens
 
 
-def _generate(params: dict, ctx: StepContext) -> Step:
-    return Generate(ctx.llm_for(), system_prompt=params.get("system_prompt", ctx.system_prompt),
-                    max_new_tokens=params.get("max_new_tokens", ctx.max_new_tokens))
+def _retrieve(params: RetrievalOverrides, ctx: StepContext) -> Step:
+    return Retrieve(ctx.index, params.retrieval(ctx.retrieval))
 
 
-def all_steps() -> dict[str, Callable[[dict, StepContext], Step]]:
-    """Every registered step builder (technique modules are imported here, lazily)."""
-    steps: dict[str, Callable[[dict, StepContext], Step]] = {"retrieve": _retrieve, "generate": _generate}
+def _generate(params: GenerateParams, ctx: StepContext) -> Step:
+    return Generate(ctx.llm_for(), system_prompt=_given(params.system_prompt, ctx.system_prompt),
+                    max_new_tokens=_given(params.max_new_tokens, ctx.max_new_tokens))
+
+
+def _given(value, from_context):
+    return from_context if value is None else value
+
+
+@cache
+def all_steps() -> dict[str, StepDef]:
+    """Every registered step (technique modules are imported here, lazily, once)."""
+    steps: dict[str, StepDef] = {"retrieve": StepDef(RetrievalOverrides, _retrieve),
+                                 "generate": StepDef(GenerateParams, _generate)}
     for module_name in TECHNIQUE_MODULES:
         try:
             module = __import__(f"ragft.rag.{module_name}", fromlist=["STEPS"])
@@ -62,23 +77,32 @@ def all_steps() -> dict[str, Callable[[dict, StepContext], Step]]:
     return steps
 
 
-# Modules that contribute technique steps; each exports STEPS = {name: builder}.
-TECHNIQUE_MODULES = ("query", "examples", "hypothetical", "structure", "post", "grounding", "graph", "multihop")
+# Modules that contribute technique steps; each exports STEPS = {name: StepDef(params model, build)}.
+TECHNIQUE_MODULES = ("query", "examples", "hypothetical", "structure", "rerank", "post", "grounding", "graph",
+                     "multihop", "citations")
+
+
+def step_params(name: Any, params: dict[str, Any] | None, where: str = "") -> StepParams:
+    """``params`` validated into step ``name``'s model; a ConfigError naming the step and field.
+
+    ``where`` (e.g. "2 ") is put before the step's name in the message."""
+    steps = all_steps()
+    if name not in steps:
+        raise ConfigError(f"pipeline step {where}{name!r} is not a known step — choose from: "
+                          f"{', '.join(sorted(steps))}")
+    model = steps[name].params
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as err:
+        raise ConfigError(f"pipeline step {where}{name!r} params: {describe_params_error(err, model.model_fields)}") from None
 
 
 def build_pipeline(step_configs: list[dict[str, Any]], ctx: StepContext) -> ModularRAG:
     """A ModularRAG from ``[{name: ..., params: {...}}, ...]``; default: retrieve then generate."""
-    steps = all_steps()
     configs = step_configs or [{"name": "retrieve"}, {"name": "generate"}]
     built = []
     for position, config in enumerate(configs):
-        name, params = config.get("name"), dict(config.get("params") or {})
-        if name not in steps:
-            raise ConfigError(f"pipeline step {position} {name!r} is not a known step — choose from: "
-                              f"{', '.join(sorted(steps))}")
-        try:
-            built.append(steps[name](params, ctx))
-        except TypeError as err:  # an unexpected keyword in params
-            raise ConfigError(f"pipeline step {name!r}: {err} — check its params") from None
+        name = config.get("name")
+        params = step_params(name, config.get("params"), f"{position} ")
+        built.append(all_steps()[name].build(params, ctx))
     return ModularRAG(built)
-

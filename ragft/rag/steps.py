@@ -1,7 +1,7 @@
-"""The core pipeline steps — retrieve and generate — and the name → step table.
+"""The core pipeline steps — retrieve and generate (the name → step table is ``ragft.rag.registry``).
 
 Technique steps (query rewriting, HyDE, reranking, compression, …) live in their own modules
-(``ragft.rag.query``, ``ragft.rag.post``, …) and register themselves in ``STEPS`` below, so a
+(``ragft.rag.query``, ``ragft.rag.post``, …) and register themselves in ``ragft.rag.registry``, so a
 config can name any of them.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ragft.config import RetrievalConfig
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.index.store import HybridIndex, reciprocal_rank_fusion
 from ragft.models.embedder import Embedder
 from ragft.models.llm import LLM

@@ -18,7 +18,7 @@ Steps here replace (or, for ``metadata_filter``, follow) the plain ``retrieve`` 
   document scope is better served by the question's ``doc_scope``, which filters inside the
   index search itself.
 
-Sentences are found with :func:`ragft.corpus.chunkers.split_sentences`; newlines are hard
+Sentences are found with :func:`ragft.corpus.sentences.split_sentences`; newlines are hard
 breaks except in PDF text, which is hard-wrapped (only blank lines break there).
 """
 
@@ -30,36 +30,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, model_validator
+
 from ragft.config import ChunkerConfig, RetrievalConfig
-from ragft.corpus.chunkers import make_chunker, split_sentences
+from ragft.corpus.chunkers import make_chunker
+from ragft.corpus.sentences import split_sentences
 from ragft.errors import ConfigError, RagftError
 from ragft.index.store import HybridIndex
 from ragft.rag.modular import RAGState
+from ragft.rag.params import RetrievalOverrides, StepDef, StepParams
 from ragft.rag.steps import Retrieve
 from ragft.types import Chunk, Document, Hit
 
 # ---------------------------------------------------------------------------------------------
-# Shared helpers (also used by ragft.rag.post)
+# Shared helpers (also used by ragft.rag.post and ragft.rag.rerank)
 # ---------------------------------------------------------------------------------------------
-
-RETRIEVAL_PARAMS = ("mode", "top_k", "dense_weight", "bm25_weight", "rrf_k", "candidates")
-
-
-def check_params(step: str, params: dict, accepted: tuple[str, ...]) -> None:
-    """A ConfigError naming the unknown parameters and the accepted ones."""
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ConfigError(f"pipeline step {step!r} has no parameter {', '.join(map(repr, unknown))} — "
-                          f"it accepts: {', '.join(accepted)}")
-
-
-def retrieval_from(params: dict, base: RetrievalConfig) -> RetrievalConfig:
-    """The variant's retrieval settings with any retrieval keys of ``params`` overriding them."""
-    overrides = {k: params[k] for k in RETRIEVAL_PARAMS if k in params}
-    try:
-        return RetrievalConfig.model_validate({**base.model_dump(), **overrides})
-    except ValueError as err:
-        raise ConfigError(f"retrieval parameters {overrides}: {err}") from None
 
 
 def hard_newlines(metadata: dict[str, Any]) -> bool:
@@ -204,16 +189,16 @@ class SentenceWindow:
         return Hit(chunk=chunk, score=window.score, rank=rank, retriever="sentence_window")
 
 
-def _sentence_window(params: dict, ctx) -> SentenceWindow:
-    check_params("sentence_window", params, ("window",) + RETRIEVAL_PARAMS)
-    window = params.get("window", 2)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-        raise ConfigError(f"sentence_window: window must be an integer >= 0, got {window!r}")
+class SentenceWindowParams(RetrievalOverrides):
+    window: int = Field(2, ge=0)  # sentences returned on each side of a matched sentence
+
+
+def _sentence_window(params: SentenceWindowParams, ctx) -> SentenceWindow:
     if ctx.documents is None:
         raise ConfigError("sentence_window needs the document texts, but this pipeline context has none")
     documents = ctx.documents()
     return SentenceWindow(sentence_index(documents, ctx.embedder, ctx.cache_dir),
-                          {d.doc_id: d.text for d in documents}, retrieval_from(params, ctx.retrieval), window)
+                          {d.doc_id: d.text for d in documents}, params.retrieval(ctx.retrieval), params.window)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,16 +255,16 @@ class ParentChild:
         return states
 
 
-def _parent_child(params: dict, ctx) -> ParentChild:
-    check_params("parent_child", params, ("child_chars", "child_k", "merge_threshold") + RETRIEVAL_PARAMS)
-    retrieval = retrieval_from(params, ctx.retrieval)
-    child_chars = params.get("child_chars", 200)
-    merge_threshold = params.get("merge_threshold", 2)
-    child_k = params.get("child_k", 4 * retrieval.top_k)
-    for label, value in (("child_chars", child_chars), ("merge_threshold", merge_threshold), ("child_k", child_k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"parent_child: {label} must be an integer >= 1, got {value!r}")
-    config = ChunkerConfig(kind="sentence", params={"max_chars": child_chars, "overlap_sentences": 0})
+class ParentChildParams(RetrievalOverrides):
+    child_chars: int = Field(200, ge=1)  # the children's size (sentence chunker, max_chars)
+    child_k: int | None = Field(None, ge=1)  # children matched per question; None: 4 × the step's top_k
+    merge_threshold: int = Field(2, ge=1)  # matching children that make their parent replace them
+
+
+def _parent_child(params: ParentChildParams, ctx) -> ParentChild:
+    retrieval = params.retrieval(ctx.retrieval)
+    child_k = params.child_k if params.child_k is not None else 4 * retrieval.top_k
+    config = ChunkerConfig(kind="sentence", params={"max_chars": params.child_chars, "overlap_sentences": 0})
     if ctx.index_for_chunker is not None:
         children = ctx.index_for_chunker(config)
     elif ctx.documents is not None:
@@ -288,7 +273,7 @@ def _parent_child(params: dict, ctx) -> ParentChild:
     else:
         raise ConfigError("parent_child needs a child index: the pipeline context has neither "
                           "index_for_chunker nor documents")
-    return ParentChild(children, ctx.index, retrieval, child_k, merge_threshold)
+    return ParentChild(children, ctx.index, retrieval, child_k, params.merge_threshold)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,28 +311,42 @@ class MetadataFilter:
         return states
 
 
-def _metadata_filter(params: dict, ctx) -> MetadataFilter:
-    check_params("metadata_filter", params, ("filter", "doc_prefix", "doc_ids", "metadata", "top_k"))
-    conditions = dict(params.get("filter") or {})
-    check_params("metadata_filter (filter)", conditions, ("doc_prefix", "doc_ids", "metadata"))
-    for key in ("doc_prefix", "doc_ids", "metadata"):
-        if key in params:
-            conditions[key] = params[key]
-    if not conditions:
-        raise ConfigError("metadata_filter needs a condition: filter: {doc_prefix: 'hr/'}, "
-                          "{doc_ids: [...]} or {metadata: {format: pdf}}")
+class FilterConditions(StepParams):
+    doc_prefix: str | list[str] | None = None  # document ids starting with (one of) these
+    doc_ids: str | list[str] | None = None  # exactly these documents
+    metadata: dict[str, Any] | None = None  # chunk metadata key -> value or list of accepted values
+
+
+class MetadataFilterParams(FilterConditions):
+    """The conditions directly, or under ``filter:`` (a key given directly wins); at least one."""
+
+    filter: FilterConditions | None = None
+    top_k: int | None = Field(None, ge=1)  # None: keep every hit that passes
+
+    @model_validator(mode="after")
+    def _has_a_condition(self):
+        if not self.conditions():
+            raise ValueError("metadata_filter needs a condition: filter: {doc_prefix: 'hr/'}, "
+                             "{doc_ids: [...]} or {metadata: {format: pdf}}")
+        return self
+
+    def conditions(self) -> dict[str, Any]:
+        """The conditions given, under ``filter:`` or directly."""
+        nested = self.filter.model_dump(exclude_unset=True) if self.filter is not None else {}
+        return {**nested, **self.model_dump(include=set(FilterConditions.model_fields), exclude_unset=True)}
+
+
+def _metadata_filter(params: MetadataFilterParams, ctx) -> MetadataFilter:
+    conditions = params.conditions()
     prefix = conditions.get("doc_prefix") or ()
-    prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
     doc_ids = conditions.get("doc_ids")
     if isinstance(doc_ids, str):
         doc_ids = [doc_ids]
-    metadata = conditions.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise ConfigError(f"metadata_filter: metadata must be a mapping like {{format: pdf}}, got {metadata!r}")
-    top_k = params.get("top_k")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ConfigError(f"metadata_filter: top_k must be an integer >= 1, got {top_k!r}")
-    return MetadataFilter(prefixes, frozenset(doc_ids) if doc_ids is not None else None, metadata, top_k)
+    return MetadataFilter((prefix,) if isinstance(prefix, str) else tuple(prefix),
+                          frozenset(doc_ids) if doc_ids is not None else None,
+                          conditions.get("metadata") or {}, params.top_k)
 
 
-STEPS = {"sentence_window": _sentence_window, "parent_child": _parent_child, "metadata_filter": _metadata_filter}
+STEPS = {"sentence_window": StepDef(SentenceWindowParams, _sentence_window),
+         "parent_child": StepDef(ParentChildParams, _parent_child),
+         "metadata_filter": StepDef(MetadataFilterParams, _metadata_filter)}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ragft.config import ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, _Strict
 from ragft.errors import ConfigError
@@ -28,7 +28,7 @@ from ragft.models.llm import LLM
 from ragft.persist import content_hash
 from ragft.rag.modular import ModularRAG, Step
 from ragft.rag.pipeline import CLOSED_BOOK_SYSTEM_PROMPT, ClosedBook
-from ragft.rag.registry import StepContext, build_pipeline
+from ragft.rag.registry import StepContext, build_pipeline, step_params
 from ragft.rag.steps import RAG_SYSTEM_PROMPT, Extract, Retrieve
 from ragft.types import Answer, Document, QAExample
 
@@ -43,10 +43,23 @@ RUNTIME_LLM_FIELDS = {"batch_size", "timeout_s", "max_retries"}
 
 
 class StepConfig(_Strict):
-    """One pipeline step by name (see ``ragft.rag.registry``) with its parameters."""
+    """One pipeline step by name (see ``ragft.rag.registry``) with its parameters.
+
+    The name and ``params`` are checked against the step's params model when the config (or a
+    saved spec) is loaded, so a typo fails there, naming the step and field. ``params`` is kept
+    as given — defaults are not filled in — because specs are hashed by their dump.
+    """
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_step_with_valid_params(self):
+        try:
+            step_params(self.name, self.params)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return self
 
 
 class VariantSpec(_Strict):

@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ragft.config import (
-    ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, _Strict, load_yaml_model,
+    ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, _Strict, describe_params_error, load_yaml_model,
 )
 from ragft.corpus.datasets import DatasetConfig  # defined with the adapters that read it
 from ragft.errors import ConfigError
@@ -60,8 +60,22 @@ class FinetuneConfig(_Strict):
     method: Literal["sft", "raft"] = "sft"
     from_model: str = "default"  # a key of StudyConfig.models
     n: int | None = Field(None, ge=1)  # train on a reproducible sample of this many train questions
+    # Checked against the trainer's types when the config is loaded, but kept as given (the dump is
+    # part of cache keys; base_model and the RAFT max_length default come from the study).
     train: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.SFTTrainConfig fields
     raft: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.RaftOptions fields
+
+    @model_validator(mode="after")
+    def _settings_fit_the_trainer(self):
+        from ragft.tuning.data import raft_options
+        from ragft.tuning.sft import SFTTrainConfig
+
+        _check_settings("train", SFTTrainConfig, self.train)
+        try:
+            raft_options(self.raft)
+        except ConfigError as err:
+            raise ValueError(f"raft: {err}") from None
+        return self
 
 
 class EmbedderFinetuneConfig(_Strict):
@@ -73,7 +87,23 @@ class EmbedderFinetuneConfig(_Strict):
     """
 
     n: int | None = Field(None, ge=1)  # train on a reproducible sample of this many train questions
+    # Checked when the config is loaded, kept as given (base_model comes from the study's embedder).
     train: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.embedder.EmbedderTrainConfig fields
+
+    @model_validator(mode="after")
+    def _settings_fit_the_trainer(self):
+        from ragft.tuning.embedder import EmbedderTrainConfig
+
+        _check_settings("train", EmbedderTrainConfig, self.train)
+        return self
+
+
+def _check_settings(where: str, model: type[BaseModel], values: dict[str, Any]) -> None:
+    """A ValueError (one line, naming the field) when ``values`` do not fit the trainer's ``model``."""
+    try:
+        model.model_validate(values)
+    except ValidationError as err:
+        raise ValueError(f"{where}: {describe_params_error(err, model.model_fields)}") from None
 
 
 class JudgeConfig(_Strict):

@@ -23,7 +23,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from ragft.config import describe_params_error
 from ragft.errors import ConfigError, RagftError
 from ragft.metrics.hygiene import assert_no_overlap, normalize_text
 from ragft.index.store import HybridIndex
@@ -72,13 +76,27 @@ def sft_examples(qa: Sequence[QAExample], system_prompt: str = CLOSED_BOOK_SYSTE
 
 @dataclass
 class RaftOptions:
-    k_distractors: int = 4  # the prompt shows 1 + k passages (k when the oracle is left out)
-    p_no_oracle: float = 0.2  # share of examples without the oracle chunk
+    """How RAFT examples are built. The annotations are the rules: :func:`raft_options` checks a
+    dict (a study's ``finetune.<name>.raft``) against them, and ``raft_examples`` its options."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # an unknown key is an error, not ignored
+
+    k_distractors: Annotated[int, Field(ge=0)] = 4  # the prompt shows 1 + k passages (k when the oracle is left out)
+    p_no_oracle: Annotated[float, Field(ge=0, le=1)] = 0.2  # share of examples without the oracle chunk
     quote_evidence: bool = True  # add the evidence sentence after the answer
-    absent_oracle: str = "memory"  # "memory" (answer anyway, as RAFT) | "not_found" (train the refusal)
-    retrieval_mode: str = "hybrid"  # how hard negatives are found: dense | bm25 | hybrid
+    # "memory" (answer anyway, as RAFT) | "not_found" (train the refusal)
+    absent_oracle: Literal["memory", "not_found"] = "memory"
+    retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"  # how hard negatives are found
     seed: int = 0
     system_prompt: str = RAG_SYSTEM_PROMPT
+
+
+def raft_options(values: dict[str, Any]) -> RaftOptions:
+    """``values`` checked against RaftOptions' annotations; a ConfigError naming the field."""
+    try:
+        return TypeAdapter(RaftOptions).validate_python(values)
+    except ValidationError as err:
+        raise ConfigError(describe_params_error(err, [f.name for f in dataclasses.fields(RaftOptions)])) from None
 
 
 def raft_examples(qa: Sequence[QAExample], index: HybridIndex, options: RaftOptions | None = None) -> list[ChatExample]:
@@ -86,11 +104,7 @@ def raft_examples(qa: Sequence[QAExample], index: HybridIndex, options: RaftOpti
 
     Questions whose evidence is in no chunk are skipped (``find_oracle`` returns None for them).
     """
-    options = options or RaftOptions()
-    if not 0 <= options.p_no_oracle <= 1:
-        raise ConfigError(f"p_no_oracle must be between 0 and 1, got {options.p_no_oracle}")
-    if options.absent_oracle not in ("memory", "not_found"):
-        raise ConfigError(f"absent_oracle {options.absent_oracle!r} — use 'memory' or 'not_found'")
+    options = raft_options(dataclasses.asdict(options or RaftOptions()))
     rng = random.Random(options.seed)
     examples = []
     for q in qa:
@@ -151,7 +165,7 @@ def hard_negatives(q: QAExample, oracle: Chunk, index: HybridIndex, k: int, mode
 def evidence_sentence(q: QAExample, oracle: Chunk) -> str:
     """The sentence to quote: the gold evidence text when the chunk holds it, else the chunk's
     sentence sharing most words with the answer."""
-    from ragft.corpus.chunkers import split_sentences
+    from ragft.corpus.sentences import split_sentences
 
     for text in q.evidence_texts:
         if text.strip() and _contained_share(_squash(text), _squash(oracle.text)) >= 0.999:

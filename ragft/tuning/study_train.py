@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ragft.config import describe_validation_error
 from ragft.errors import ConfigError
-from ragft.tuning.data import RaftOptions, data_sha256, raft_examples, sft_examples
+from ragft.tuning.data import data_sha256, raft_examples, raft_options, sft_examples
 from ragft.models.registry import ModelRegistry, ModelVersion
 from ragft.tuning.run import RAFT_MAX_LENGTH
 from ragft.tuning.sft import SFTTrainConfig, train_sft
@@ -36,9 +36,9 @@ def prepare_finetuned_models(runner, questions) -> None:
         train_config = _train_config(key, {**defaults, **spec.train})
         if spec.method == "raft":
             try:
-                options = RaftOptions(**{"seed": train_config.seed, **spec.raft})
-            except TypeError as err:
-                raise ConfigError(f"finetune.{key}.raft: {err} — see ragft.tuning.RaftOptions") from None
+                options = raft_options({"seed": train_config.seed, **spec.raft})
+            except ConfigError as err:
+                raise ConfigError(f"finetune.{key}.raft: {err}") from None
             examples = raft_examples(qa, runner.index_for_chunker(config.chunker), options)
         else:
             examples = sft_examples(qa)

@@ -35,7 +35,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.metrics.hygiene import find_overlaps, normalize_text
 from ragft.types import Chunk, QAExample
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.rag.graph.mentions import Mention, entity_type, find_mentions
 from ragft.rag.graph.vocabulary import Vocabulary, default_vocabulary
 from ragft.types import Chunk

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ragft.config import RetrievalConfig
-from ragft.corpus.chunkers import split_sentences
+from ragft.corpus.sentences import split_sentences
 from ragft.index.store import HybridIndex
 from ragft.rag.graph.build import graph_for_index
 from ragft.rag.graph.extract import Extractor, PatternExtractor, hard_newlines
