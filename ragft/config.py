@@ -133,6 +133,15 @@ class RetrievalConfig(_Strict):
     candidates: int = Field(50, ge=1)  # per-retriever depth fed into fusion
 
 
+class ConversationConfig(_Strict):
+    """Multi-turn chat (``ragft.rag.conversation``): how a follow-up becomes a standalone question
+    (auto: prepend the previous question when the follow-up leans on it; always; llm: the
+    variant's generator rewrites it; none) and how many earlier exchanges the generator sees."""
+
+    condense: Literal["auto", "always", "llm", "none"] = "auto"
+    history_turns: int = Field(4, ge=0, le=20)
+
+
 class WorkspaceConfig(_Strict):
     """Everything ``ragft ingest`` / ``ragft ask`` need; stored as ``ragft.yaml`` in a workspace."""
 
@@ -141,6 +150,7 @@ class WorkspaceConfig(_Strict):
     chunker: ChunkerConfig = Field(default_factory=ChunkerConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     corpus: str | None = None  # the folder (or dataset file) last ingested: a study on the workspace reads it
+    conversation: ConversationConfig = Field(default_factory=ConversationConfig)
 
 
 def load_yaml_model(path: Path, model_type: type[BaseModel]) -> Any:

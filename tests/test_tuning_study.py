@@ -53,3 +53,40 @@ def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path, embedder):
     again.run()
     assert [v.name for v in registry.list()] == ["sft-1"]  # cached: not retrained
     assert again.config.models["sft"].model == "registry:sft-1"
+
+
+def test_a_study_trains_a_preference_method_through_the_same_table(tmp_path, embedder):
+    """``method: dpo`` in a study: the gold answer is preferred over the base model's own wrong
+    answer to each train question; the version is registered as DPO and scored; the caller's
+    config is left as given (the run works on its own copy)."""
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "fleet.md").write_text("The Brennock ferries have bright teal funnels with a white gull.\n")
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"question": "What colour are the Brennock funnels?", "answer": "Bright teal"},
+        {"question": "What code does the hazardous goods form have?", "answer": "Form DG-7"}]))
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"question": "Which bird is painted on the funnel?", "answer": "A white gull"}) + "\n")
+    config = StudyConfig.model_validate({
+        "name": "pref", "corpus": str(corpus), "test": {"path": str(test)}, "train": {"path": str(train)},
+        "models": {"small": {"model": "builtin:smollm2-135m", "max_new_tokens": 8}},
+        "finetune": {"dpo": {"method": "dpo", "from_model": "small",
+                             "train": {"max_steps": 1, "batch_size": 2, "max_length": 96}}},
+        "variants": [{"name": "dpo-closed", "type": "closed_book", "llm": "dpo"}], "add_references": False,
+    })
+    run = StudyRunner(config, output_dir=tmp_path / "run").run()
+    (version,) = ModelRegistry(tmp_path / "run" / "models").list()
+    assert version.method == "dpo" and sorted(version.train_questions) == sorted(
+        ["What colour are the Brennock funnels?", "What code does the hazardous goods form have?"])
+    assert run.records["dpo-closed"][0]["answer"] is not None
+    assert set(config.models) == {"small"}  # the caller's config was not edited
+
+
+def test_an_unknown_method_fails_when_the_config_is_loaded():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not a training method — use one of sft, raft, dpo, orpo"):
+        StudyConfig.model_validate({"name": "x", "corpus": "c", "test": {"path": "t"},
+                                    "finetune": {"k": {"method": "ppo"}},
+                                    "variants": [{"name": "v", "type": "closed_book", "llm": "k"}]})

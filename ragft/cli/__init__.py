@@ -27,7 +27,7 @@ err_console = Console(stderr=True)
 
 def _version(value: bool) -> None:
     if value:
-        from ragft import __version__
+        from ragft._version import __version__
 
         console.print(f"ragft {__version__}", highlight=False)
         raise typer.Exit()

@@ -132,7 +132,7 @@ def _train_embedder(workspace, data, docs, tests, base, epochs, lr, batch_size, 
 def improve(
     test: Path = typer.Option(..., help="Held-out QA file (question + gold answer) the promotion is decided on"),
     workspace: Optional[Path] = WorkspaceOption,
-    method: str = typer.Option("dpo", help="dpo (every new feedback pair) | sft (edits only)"),
+    method: str = typer.Option("dpo", help="dpo or orpo (every new feedback pair) | sft (edits only)"),
     questions: Optional[Path] = typer.Option(None, help="QA file (or .txt, one question a line) to collect AI "
                                                         "feedback on, sampled from the current version"),
     judge: str = typer.Option("auto", help="AI feedback judge: auto (gold-answer score when the questions have "

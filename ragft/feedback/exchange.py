@@ -9,6 +9,7 @@ pairwise choice between two answers:
     context      the retrieved text the answer was written from ("" for closed-book)
     sources      a JSON list (in CSV: a JSON string), e.g. ["policy.md#3"]
     model_version, variant, variant_hash   (what answered: the served spec's key, ragft.rag.variant)
+    asked, conversation, turn   a chat follow-up as typed (question: the standalone question answered)
     vote         up | down              (interaction)
     rating       1–5                    (interaction)
     corrected_answer                    (interaction: the human edit)
@@ -32,8 +33,9 @@ from ragft.errors import ConfigError, RagftError
 from ragft.feedback.validate import check_choice, check_rating, check_vote
 from ragft.persist import atomic_write_text
 
-FIELDS = ["kind", "question", "answer", "context", "sources", "model_version", "variant", "variant_hash", "vote",
-          "rating", "corrected_answer", "answer_b", "variant_b", "variant_hash_b", "choice", "created_at"]
+FIELDS = ["kind", "question", "answer", "context", "sources", "model_version", "variant", "variant_hash", "asked",
+          "conversation", "turn", "vote", "rating", "corrected_answer", "answer_b", "variant_b", "variant_hash_b",
+          "choice", "created_at"]
 ALIASES = {"answer_a": "answer", "variant_a": "variant", "variant_hash_a": "variant_hash"}
 KINDS = ("interaction", "pairwise")
 
@@ -42,7 +44,8 @@ KINDS = ("interaction", "pairwise")
 def interaction_record(row: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "interaction", "question": row["question"], "answer": row["answer"], "context": row["context"],
             "sources": row["sources"], "model_version": row["model_version"], "variant": row["variant"],
-            "variant_hash": row.get("variant_hash") or "", "vote": row.get("vote") or "",
+            "variant_hash": row.get("variant_hash") or "", "asked": row.get("asked") or "",
+            "conversation": row.get("conversation") or "", "turn": row.get("turn") or 0, "vote": row.get("vote") or "",
             "rating": row.get("rating") or "", "corrected_answer": row.get("corrected_answer") or "", "answer_b": "",
             "variant_b": "", "variant_hash_b": "", "choice": "", "created_at": row["created_at"]}
 
@@ -50,7 +53,8 @@ def interaction_record(row: dict[str, Any]) -> dict[str, Any]:
 def pairwise_record(row: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "pairwise", "question": row["question"], "answer": row["answer_a"], "context": row["context"],
             "sources": [], "model_version": "", "variant": row["variant_a"],
-            "variant_hash": row.get("variant_hash_a") or "", "vote": "", "rating": "", "corrected_answer": "",
+            "variant_hash": row.get("variant_hash_a") or "", "asked": "", "conversation": "", "turn": 0, "vote": "",
+            "rating": "", "corrected_answer": "",
             "answer_b": row["answer_b"], "variant_b": row["variant_b"], "variant_hash_b": row.get("variant_hash_b") or "",
             "choice": row["choice"], "created_at": row["created_at"]}
 
@@ -142,14 +146,19 @@ def _validated(path: Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, str) or not value.strip():
             fail(field, "required, non-empty text")
         record[field] = value
-    for field in ("context", "model_version", "variant", "variant_hash", "corrected_answer", "answer_b", "variant_b",
-                  "variant_hash_b"):
+    for field in ("context", "model_version", "variant", "variant_hash", "asked", "conversation", "corrected_answer",
+                  "answer_b", "variant_b", "variant_hash_b"):
         if field in row:
             if not isinstance(row[field], str):
                 fail(field, f"must be text, got {type(row[field]).__name__}")
             record[field] = row[field]
     record["sources"] = _sources(row.get("sources"), fail)
     record["created_at"] = _timestamp(row.get("created_at"), fail)
+    turn = row.get("turn")
+    if turn not in (None, ""):
+        if not str(turn).isdigit():
+            fail("turn", f"must be a whole number from 0, got {turn!r}")
+        record["turn"] = int(turn)
     _feedback_fields(kind, row, record, fail)
     return record
 

@@ -3,7 +3,8 @@
 Tables (append-only; a later click never overwrites an earlier one):
 
     interactions   a question, the context shown to the model, the answer, its sources (JSON),
-                   the model version, the variant and the hash of its spec that produced it
+                   the model version, the variant and the hash of its spec that produced it; for
+                   a chat turn also the follow-up as typed, its conversation and turn number
     votes          up / down on an interaction
     ratings        1–5 on an interaction
     edits          a corrected answer for an interaction
@@ -107,8 +108,20 @@ def _m3_variant_hash(conn: sqlite3.Connection) -> None:
     """)
 
 
+def _m4_conversations(conn: sqlite3.Connection) -> None:
+    """Multi-turn chats: ``question`` holds the standalone question that was answered (a follow-up
+    rewritten from its history), ``asked`` the follow-up as typed, ``conversation`` and ``turn``
+    where it sits — so feedback on a turn keeps its conversation and trains on a self-contained question."""
+    _run_script(conn, """
+        ALTER TABLE interactions ADD COLUMN asked TEXT NOT NULL DEFAULT '';
+        ALTER TABLE interactions ADD COLUMN conversation TEXT NOT NULL DEFAULT '';
+        ALTER TABLE interactions ADD COLUMN turn INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX interactions_conversation ON interactions(conversation, turn)
+    """)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_ai_judgements_and_time_indexes,
-                                                          _m3_variant_hash]
+                                                          _m3_variant_hash, _m4_conversations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -35,6 +35,9 @@ from ragft.feedback.schema import TABLES, migrate
 from ragft.feedback.validate import check_choice, check_rating, check_vote, require_text
 from ragft.types import Preference
 
+# The text columns of an interaction (besides sources, turn and created_at), as record_interaction names them.
+INTERACTION_TEXT = ("question", "context", "answer", "model_version", "variant", "variant_hash", "asked",
+                    "conversation")
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -95,22 +98,26 @@ class FeedbackStore:
     # ----------------------------------------------------------------- writing
     def record_interaction(self, question: str, answer: str, context: str = "", sources: list | None = None,
                            model_version: str = "", variant: str = "", created_at: float | None = None,
-                           variant_hash: str = "") -> int:
+                           variant_hash: str = "", asked: str = "", conversation: str = "", turn: int = 0) -> int:
         """Store one answered question; returns its id (what votes, ratings and edits refer to).
-        ``variant_hash`` is the served spec's key: which exact pipeline and model answered."""
+
+        ``variant_hash`` is the served spec's key (which exact pipeline and model answered). In a
+        conversation ``question`` is the standalone question that was answered, ``asked`` the
+        follow-up as typed, ``conversation`` an id and ``turn`` the 0-based position."""
         require_text("question", question)
         with self._write() as conn:
-            return self._insert_interaction(conn, question, answer, context, sources, model_version, variant,
-                                            created_at, variant_hash)
+            return self._insert_interaction(conn, {
+                "question": question, "answer": answer, "context": context, "sources": sources,
+                "model_version": model_version, "variant": variant, "variant_hash": variant_hash,
+                "asked": asked, "conversation": conversation, "turn": turn, "created_at": created_at})
 
     @staticmethod
-    def _insert_interaction(conn, question, answer, context, sources, model_version, variant, created_at,
-                            variant_hash="") -> int:
-        cursor = conn.execute(
-            "INSERT INTO interactions (question, context, answer, sources, model_version, variant, variant_hash, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (question, context or "", answer or "", json.dumps(sources or [], ensure_ascii=False),
-             model_version or "", variant or "", variant_hash or "", created_at or time.time()))
+    def _insert_interaction(conn, row: dict[str, Any]) -> int:
+        values = {**{column: row.get(column) or "" for column in INTERACTION_TEXT},
+                  "sources": json.dumps(row.get("sources") or [], ensure_ascii=False),
+                  "turn": int(row.get("turn") or 0), "created_at": row.get("created_at") or time.time()}
+        cursor = conn.execute(f"INSERT INTO interactions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                              tuple(values.values()))
         return int(cursor.lastrowid)
 
     def vote(self, interaction_id: int, vote: str) -> int:
@@ -265,10 +272,7 @@ class FeedbackStore:
                                   record.get("variant", ""), record.get("variant_b", ""), record.get("context", ""),
                                   when, (record.get("variant_hash", ""), record.get("variant_hash_b", "")))
             return
-        interaction_id = self._insert_interaction(conn, record["question"], record["answer"],
-                                                  record.get("context", ""), record.get("sources"),
-                                                  record.get("model_version", ""), record.get("variant", ""), when,
-                                                  record.get("variant_hash", ""))
+        interaction_id = self._insert_interaction(conn, {**record, "created_at": when})
         if record.get("vote"):
             self._insert(conn, "votes", interaction_id, "vote", record["vote"], when)
         if record.get("rating") is not None:

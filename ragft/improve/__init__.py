@@ -114,7 +114,7 @@ def _check_options(options: ImproveOptions) -> None:
     from ragft.metrics.tasks import ANSWER_METRICS
 
     if options.method not in METHODS:
-        raise ConfigError(f"--method {options.method!r} — use dpo (all feedback pairs) or sft (edits only)")
+        raise ConfigError(f"--method {options.method!r} — use dpo or orpo (all feedback pairs) or sft (edits only)")
     if options.method == "sft" and options.questions is not None:
         raise ConfigError("--questions collects AI preference pairs, which --method sft (edits only) does not "
                           "use — use --method dpo, or leave out --questions")

@@ -15,13 +15,13 @@ from ragft.types import Preference
 COLLECTED = "improve:collected"  # on the candidate: the watermark, pair counts and incumbent
 EVALUATED = "improve:evaluated"
 KEPT = "improve:kept"  # on the incumbent when a candidate is rejected
-METHODS = ("dpo", "sft")
+METHODS = ("dpo", "orpo", "sft")  # rows of ragft.tuning.methods that learn from feedback pairs or edits
 
 
 @dataclass
 class ImproveOptions:
     test: Path  # held-out QA file (question + gold answers) the decision is made on
-    method: str = "dpo"  # "dpo" (all pairs) | "sft" (edits only)
+    method: str = "dpo"  # "dpo" | "orpo" (all pairs) | "sft" (edits only)
     questions: Path | None = None  # QA file (or .txt, one question a line) for AI feedback
     judge: str = "auto"  # auto | auto-score | self | a model (builtin:…, path, HF id, registry:NAME)
     ai_samples: int = 4

@@ -18,20 +18,19 @@ from ragft.types import Preference, QAExample
 
 def train_candidate(pairs: list[Preference], incumbent: str, registry: ModelRegistry, options: ImproveOptions,
                     test: list[QAExample], say: Callable[[str], None]) -> ModelVersion:
-    """DPO (or SFT on edits) from the incumbent; the trainers refuse test-set leaks themselves."""
-    from ragft.tuning.preference import train_dpo
-    from ragft.tuning.run import make_config
-    from ragft.tuning.sft import train_sft
+    """A candidate from the incumbent by ``options.method`` (a row of ``ragft.tuning.methods``): a
+    preference method on the pairs, or SFT on the chosen answers (the edits); the trainers refuse
+    test-set leaks themselves."""
+    from ragft.tuning.methods import make_config, method
 
+    row = method(options.method)
     test_questions = [q.question for q in test]
     check_no_test_overlap([p.question for p in pairs], test_questions)  # before anything is loaded
     config = make_config(options.method, options.config_file, {"base_model": incumbent, **options.train})
     say(f"training a {options.method} candidate from {incumbent} on {len(pairs)} pair(s)")
-    if options.method == "sft":
-        examples = [ChatExample(preference_prompt(p), p.chosen, p.question, {"kind": "edit"}) for p in pairs]
-        version = train_sft(examples, config, registry, method="sft", test_questions=test_questions)
-    else:
-        version = train_dpo(pairs, config, registry, test_questions=test_questions)
+    examples = pairs if row.data == "preferences" else [
+        ChatExample(preference_prompt(p), p.chosen, p.question, {"kind": "edit"}) for p in pairs]
+    version = row.train(examples, config, registry, test_questions=test_questions)
     m = version.metrics
     say(f"trained {version.name}: {m.get('steps')} steps in {m.get('seconds')} s, loss {m.get('first_loss')} → "
         f"{m.get('final_loss')}")

@@ -36,9 +36,14 @@ async def in_thread(fn, *args, **kwargs):
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-async def record_answer(request: Request, variant, question: str, result) -> int:
-    """Store an answered question as an interaction (what feedback refers to); returns its id."""
+async def record_answer(request: Request, variant, question: str, result, conversation: str = "",
+                        turn: int = 0) -> int:
+    """Store an answered question as an interaction (what feedback refers to); returns its id. A
+    follow-up is stored as the standalone question it was answered as (so feedback on it trains on
+    a self-contained question), with the words as typed, its conversation and turn."""
     store = request.app.state.store
-    return await in_thread(store.record_interaction, question, result.text, context=result.context,
+    standalone = result.question or question
+    return await in_thread(store.record_interaction, standalone, result.text, context=result.context,
                            sources=result.sources(with_text=False), model_version=variant.model_version,
-                           variant=variant.name, variant_hash=variant.spec_hash)
+                           variant=variant.name, variant_hash=variant.spec_hash,
+                           asked=question if question != standalone else "", conversation=conversation, turn=turn)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ragft.config import LLMConfig, WorkspaceConfig
 from ragft.deployment import Deployment, WorkspaceModels, deployment_stamp, load_deployment
 from ragft.errors import RagftError
 from ragft.index.store import HybridIndex
+from ragft.rag.conversation import Turn, condense, with_history
 from ragft.rag.modular import ModularRAG, RAGState
 from ragft.rag.pipeline import ClosedBook
 from ragft.rag.steps import Generate, format_context, rag_messages
@@ -67,6 +68,7 @@ class Result:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    question: str = ""  # the standalone question answered (a follow-up condensed from its history)
 
     @property
     def context(self) -> str:
@@ -162,23 +164,33 @@ class Engine:
 
     # ----------------------------------------------------------------- answering
     def answer(self, variant: Served, question: str, emit: Callable[[str], None] | None = None,
-               on_sources: Callable[[list[dict]], None] | None = None, max_new_tokens: int | None = None) -> Result:
+               on_sources: Callable[[list[dict]], None] | None = None, max_new_tokens: int | None = None,
+               history: Sequence[Turn] = (), system_note: str = "") -> Result:
         """Answer with the variant's pipeline; ``emit`` receives text as it is generated (when the
-        pipeline ends in plain generation) and ``on_sources`` the numbered sources once retrieved."""
+        pipeline ends in plain generation) and ``on_sources`` the numbered sources once retrieved.
+
+        In a conversation the follow-up is condensed into a standalone question from ``history``
+        (``WorkspaceConfig.conversation``) before the pipeline runs, and a generator that answers in
+        one call also sees the earlier turns; ``system_note`` (a client's system message) is added
+        to the variant's system prompt."""
         started = time.perf_counter()
         answerer = self.models.answerer(variant.spec)
         max_new_tokens = max_new_tokens or variant.spec.max_new_tokens or self.max_new_tokens
+        settings = self.config.conversation
         with self._lock:
-            prepared = _prepare_stream(answerer, question)
+            rewriter = self.models.llm_for(variant.spec.llm) if settings.condense == "llm" and variant.spec.llm else None
+            standalone = condense(history, question, settings.condense, rewriter)
+            prepared = _prepare_stream(answerer, standalone)
             if prepared is None:  # a pipeline that does not end in one generation: answer, then emit
-                answer = answerer.answer_batch([question])[0]
+                answer = answerer.answer_batch([standalone])[0]
                 if on_sources is not None:
                     on_sources(Result("", answer.hits).sources())
                 if emit is not None:
                     emit(answer.text)
                 return Result(answer.text, answer.hits, answer.prompt_tokens, answer.completion_tokens,
-                              time.perf_counter() - started)
+                              time.perf_counter() - started, standalone)
             llm, messages, hits = prepared
+            messages = with_history(messages, history, system_note, settings.history_turns)
             if on_sources is not None:
                 on_sources(Result("", hits).sources())
             if emit is not None and hasattr(llm, "generate_stream"):
@@ -188,7 +200,7 @@ class Engine:
                 if emit is not None:
                     emit(generation.text)
         return Result(generation.text, hits, generation.prompt_tokens, generation.completion_tokens,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, standalone)
 
 
 def _prepare_stream(answerer, question: str):

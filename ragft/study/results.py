@@ -38,7 +38,7 @@ import math
 import time
 from pathlib import Path
 
-from ragft import __version__
+from ragft._version import __version__
 from ragft.study.baselines import MAJORITY_LABEL, default_baselines
 from ragft.study.describe import describe_pipeline
 from ragft.study.graphs import export_knowledge_graphs

@@ -42,6 +42,7 @@ from ragft.study.finetuned import FineTunedModels
 from ragft.study.progress import StudyProgress
 from ragft.study.study_config import StudyConfig, VariantConfig
 from ragft.rag.variant import RETRIEVING_TYPES, USES_LLM, AnswerResources, VariantSpec
+from ragft.rag.pipeline import ClosedBook
 from ragft.rag.tasks import DEFAULT_LABELS
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
@@ -75,7 +76,8 @@ class StudyRun:
 class StudyRunner:
     def __init__(self, config: StudyConfig, output_dir: Path | None = None, console: Console | None = None,
                  workspace: Workspace | None = None):
-        self.config = config
+        # A copy: the run adds references and fine-tuned models to it; the caller's config stays as given.
+        self.config = config = config.model_copy(deep=True)
         self.workspace = workspace  # a study on a workspace reads its corpus, index and registry, and runs there
         default_dir = workspace.runs_dir / config.name if workspace else Path("runs") / config.name
         self.output_dir = Path(output_dir or config.output_dir or default_dir)
@@ -147,11 +149,21 @@ class StudyRunner:
         return self.finetuned.registry
 
     def _prepare_finetuned(self, questions: list[QAExample]) -> None:
-        """Train (or reuse) the models listed under ``finetune`` and add them to ``models``."""
+        """Train (or reuse) the models listed under ``finetune`` and add them to this run's ``models``."""
         if self.config.finetune:
-            from ragft.tuning.study_train import prepare_finetuned_models
+            from ragft.tuning.study_train import TrainingInputs, prepare_finetuned_models
 
-            prepare_finetuned_models(self, questions)
+            inputs = TrainingInputs(registry=self.registry, train=self.train_examples(), test=questions,
+                                    index=lambda: self.index_for_chunker(self.config.chunker),
+                                    answers=self._closed_book_answers, say=self.console.print)
+            self.config.models.update(prepare_finetuned_models(self.config.finetune, self.config.models, inputs))
+
+    def _closed_book_answers(self, llm: LLMConfig, questions: list[QAExample]) -> list[str]:
+        """A model's own closed-book answers (what preference training prefers the gold answers to)."""
+        answerer = ClosedBook(self.llm_for(llm), max_new_tokens=llm.max_new_tokens)
+        size = self.config.batch_size
+        return [a.text for start in range(0, len(questions), size)
+                for a in answerer.answer_batch([q.question for q in questions[start:start + size]])]
 
     def model_version(self, name: str):
         """The registry version behind a model key, else None (see ``FineTunedModels``)."""

@@ -54,23 +54,27 @@ class FinetuneConfig(_Strict):
 
     ``finetune: {sft: {method: sft, from_model: small, train: {max_steps: 200}}}`` makes ``sft`` usable
     as a variant's ``llm``; it starts from ``models.<from_model>`` (and keeps its generation settings)
-    and trains on the study's ``train`` questions (closed-book SFT, or RAFT over the study's index).
+    and trains on the study's ``train`` questions with any method of ``ragft.tuning.methods``:
+    closed-book SFT, RAFT over the study's index, or DPO/ORPO preferring the gold answer over the
+    source model's own wrong answer.
     """
 
-    method: Literal["sft", "raft"] = "sft"
+    method: str = "sft"  # a row of ragft.tuning.methods.METHODS: sft, raft, dpo, orpo
     from_model: str = "default"  # a key of StudyConfig.models
     n: int | None = Field(None, ge=1)  # train on a reproducible sample of this many train questions
     # Checked against the trainer's types when the config is loaded, but kept as given (the dump is
     # part of cache keys; base_model and the RAFT max_length default come from the study).
-    train: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.SFTTrainConfig fields
+    train: dict[str, Any] = Field(default_factory=dict)  # the method's config fields (SFTTrainConfig, DPOTrainConfig…)
     raft: dict[str, Any] = Field(default_factory=dict)  # ragft.tuning.RaftOptions fields
 
     @model_validator(mode="after")
     def _settings_fit_the_trainer(self):
         from ragft.tuning.data import raft_options
-        from ragft.tuning.sft import SFTTrainConfig
+        from ragft.tuning.methods import METHODS
 
-        _check_settings("train", SFTTrainConfig, self.train)
+        if self.method not in METHODS:
+            raise ValueError(f"method {self.method!r} is not a training method — use one of {', '.join(METHODS)}")
+        _check_settings("train", METHODS[self.method].config_type, {"base_model": "x", **self.train})
         try:
             raft_options(self.raft)
         except ConfigError as err:

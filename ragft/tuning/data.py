@@ -232,6 +232,19 @@ def preference_prompt(pref: Preference) -> list[dict]:
     return closed_book_messages(pref.question)
 
 
+def preferences_from_qa(qa: Sequence[QAExample], own_answers: Sequence[str], max_f1: float = 0.5) -> list[Preference]:
+    """Preference pairs without human feedback: the gold answer chosen over the model's own answer
+    to the same question, kept only where that answer is wrong (token F1 with every gold answer
+    below ``max_f1``) — a model is not taught to avoid what it already gets right."""
+    from ragft.metrics.tasks import ANSWER_METRICS
+
+    f1 = ANSWER_METRICS["token_f1"]
+    return [Preference(question=q.question, chosen=q.answer, rejected=own, source="own_answer",
+                       reason=f"the model's own answer (token F1 {f1(own, q.answers):.2f}) vs the gold answer")
+            for q, own in zip(qa, own_answers)
+            if own.strip() and normalize_text(own) != normalize_text(q.answer) and f1(own, q.answers) < max_f1]
+
+
 def check_preferences(prefs: Sequence[Preference]) -> None:
     """ConfigError for an empty set, an empty answer or a pair whose answers do not differ."""
     if not prefs:

@@ -16,39 +16,13 @@ from pydantic import ValidationError
 
 from ragft.config import describe_validation_error
 from ragft.errors import ConfigError
-from ragft.tuning.common import TrainConfigBase, stop_after_steps
+from ragft.tuning.common import stop_after_steps
 from ragft.tuning.data import RaftOptions, load_preferences, raft_examples, sft_examples
-from ragft.tuning.preference import DPOTrainConfig, ORPOTrainConfig, train_dpo, train_orpo
+from ragft.tuning.methods import make_config
+from ragft.tuning.methods import method as method_row
 from ragft.models.registry import ModelRegistry, ModelVersion
-from ragft.tuning.sft import SFTTrainConfig, train_sft
 from ragft.tuning.synthetic import SyntheticOptions, synthetic_qa
 from ragft.types import QAExample
-
-METHODS = ("sft", "raft", "dpo", "orpo")
-RAFT_MAX_LENGTH = 2048  # an oracle and four distractor chunks of ~800 characters need ~1,200 tokens
-CONFIG_TYPES: dict[str, type[TrainConfigBase]] = {
-    "sft": SFTTrainConfig, "raft": SFTTrainConfig, "dpo": DPOTrainConfig, "orpo": ORPOTrainConfig,
-}
-
-
-def make_config(method: str, config_file: Path | None = None,
-                overrides: dict[str, Any] | None = None) -> TrainConfigBase:
-    """Defaults ← YAML file ← overrides (None values are ignored), validated."""
-    import yaml
-
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        if not Path(config_file).is_file():
-            raise ConfigError(f"{config_file}: training config not found")
-        values = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of training settings")
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return CONFIG_TYPES[method].model_validate(values)
-    except ValidationError as err:
-        raise ConfigError(f"{method} training config: {describe_validation_error(err)}") from None
-
 
 def load_test_questions(paths: Sequence[Path]) -> list[str]:
     from ragft.corpus import load_qa_file
@@ -61,8 +35,7 @@ def train_from_files(method: str, workspace: Path, *, data: Path | None = None, 
                      raft: RaftOptions | None = None, generator: str | None = None, stop_after: int | None = None,
                      say: Callable[[str], None] = print) -> ModelVersion:
     """Train ``method`` into ``<workspace>/models`` and return the registered version."""
-    if method not in METHODS:
-        raise ConfigError(f"unknown training method {method!r} — use one of {', '.join(METHODS)}")
+    spec = method_row(method)
     from ragft.workspace import Workspace
 
     ws = Workspace(Path(workspace))
@@ -70,27 +43,24 @@ def train_from_files(method: str, workspace: Path, *, data: Path | None = None, 
     overrides = dict(overrides or {})
     if overrides.get("base_model") is None:
         overrides["base_model"] = _default_base(method, ws, registry)
-    if method == "raft" and overrides.get("max_length") is None:
-        overrides["max_length"] = RAFT_MAX_LENGTH
     config = make_config(method, config_file, overrides)
     test_questions = load_test_questions(tests)
     callbacks = [stop_after_steps(stop_after)] if stop_after else []
     say(f"training {method} from {config.base_model} ({config.peft}) → {registry.root}")
-    if method in ("dpo", "orpo"):
+    if spec.data == "preferences":
         if data is None:
             raise ConfigError(f"{method} needs --data PREFERENCES.jsonl (question, chosen, rejected per line)")
-        prefs = load_preferences(data)
-        train = train_dpo if method == "dpo" else train_orpo
-        return train(prefs, config, registry, test_questions=test_questions, callbacks=callbacks)
-    qa = _qa_for_training(data, ws, generator, test_questions, say)
-    if method == "raft":
-        index = _workspace_index(ws)
-        examples = raft_examples(qa, index, raft or RaftOptions(seed=config.seed))
-        say(f"RAFT: {len(examples)} examples from {len(qa)} questions "
-            f"({len(qa) - len(examples)} without an oracle chunk in the index were skipped)")
+        examples = load_preferences(data)
     else:
-        examples = sft_examples(qa)
-    return train_sft(examples, config, registry, method=method, test_questions=test_questions, callbacks=callbacks)
+        qa = _qa_for_training(data, ws, generator, test_questions, say)
+        if spec.data == "raft":
+            index = _workspace_index(ws)
+            examples = raft_examples(qa, index, raft or RaftOptions(seed=config.seed))
+            say(f"RAFT: {len(examples)} examples from {len(qa)} questions "
+                f"({len(qa) - len(examples)} without an oracle chunk in the index were skipped)")
+        else:
+            examples = sft_examples(qa)
+    return spec.train(examples, config, registry, test_questions=test_questions, callbacks=callbacks)
 
 
 def train_embedder_from_files(workspace: Path, *, data: Path | None, docs: Path | None, tests: Sequence[Path] = (),

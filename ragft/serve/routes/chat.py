@@ -1,4 +1,5 @@
-"""Chat: ask a variant a question; the answer streams in, with numbered sources first."""
+"""Chat: ask a variant a question; the answer streams in, with numbered sources first. The page
+sends its conversation's earlier turns, so a follow-up is answered in context (``Engine.answer``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ragft.errors import RagftError
+from ragft.rag.conversation import Turn
 from ragft.serve import deps
 from ragft.serve.engine import Engine
 from ragft.serve.security import check_csrf
@@ -16,9 +18,16 @@ from ragft.serve.security import check_csrf
 router = APIRouter()
 
 
+class HistoryTurn(BaseModel):
+    question: str = Field(max_length=4000)
+    answer: str = Field("", max_length=8000)
+
+
 class ChatRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
     variant: str | None = None
+    conversation_id: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=50)  # this conversation's earlier turns
 
 
 @router.get("/")
@@ -51,8 +60,10 @@ async def chat(request: Request, body: ChatRequest, engine: Engine = Depends(dep
         raise RagftError("field 'question': must not be blank")
     variant = engine.variant(body.variant) if body.variant else engine.default_variant()
     engine.check_ready(variant)
+    history = [Turn(t.question, t.answer) for t in body.history]
     worker_stream = deps.worker(request).stream(lambda emit: engine.answer(
-        variant, question, emit=lambda text: emit(("token", text)), on_sources=lambda s: emit(("sources", s))))
+        variant, question, emit=lambda text: emit(("token", text)), on_sources=lambda s: emit(("sources", s)),
+        history=history))
 
     async def events():
         try:
@@ -61,8 +72,10 @@ async def chat(request: Request, body: ChatRequest, engine: Engine = Depends(dep
                     yield sse(*value) if value[0] == "sources" else sse("token", {"text": value[1]})
                 else:
                     result = value
-            interaction_id = await deps.record_answer(request, variant, question, result)
+            interaction_id = await deps.record_answer(request, variant, question, result, body.conversation_id,
+                                                      len(history))
             yield sse("done", {"interaction_id": interaction_id, "answer": result.text, "variant": variant.name,
+                               "standalone_question": result.question,
                                "variant_hash": variant.spec_hash, "model_version": variant.model_version,
                                "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                                "seconds": round(result.seconds, 2)})

@@ -50,7 +50,23 @@ function renderSources(list, sources) {
 }
 
 // ------------------------------------------------------------------------------------ chat
+// One conversation at a time: its earlier turns go with every question, so follow-ups work.
+const chatState = { id: newConversationId(), turns: [] };
+
+function newConversationId() {
+  return `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
 function setUpChat(form) {
+  const restart = document.getElementById("new-conversation");
+  if (restart) {
+    restart.addEventListener("click", () => {
+      chatState.id = newConversationId();
+      chatState.turns = [];
+      document.getElementById("conversation").replaceChildren();
+      document.getElementById("question").focus();
+    });
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const question = document.getElementById("question").value.trim();
@@ -67,7 +83,7 @@ function setUpChat(form) {
       const response = await fetch("/api/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF },
-        body: JSON.stringify({ question, variant }),
+        body: JSON.stringify({ question, variant, conversation_id: chatState.id, history: chatState.turns }),
       });
       if (!response.ok) {
         const data = await response.json().catch(() => ({}));
@@ -80,6 +96,10 @@ function setUpChat(form) {
         else if (name === "done") {
           text.textContent = data.answer;
           card.dataset.interaction = data.interaction_id;
+          chatState.turns.push({ question, answer: data.answer });
+          if (data.standalone_question && data.standalone_question !== question) {
+            card.querySelector(".q").textContent = `${question} — answered as: ${data.standalone_question}`;
+          }
           card.querySelector(".meta").textContent =
             `${data.variant} (${data.variant_hash}, model ${data.model_version}) · ${data.prompt_tokens} prompt + ${data.completion_tokens} answer tokens · ${data.seconds} s`;
           setUpFeedback(card, data);
