@@ -106,11 +106,15 @@ OPENAI_CODES = {401: "invalid_api_key", 404: "unknown_url", 405: "method_not_all
                 503: "server_busy"}
 
 
+def _under_v1(request: Request) -> bool:
+    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
+
+
 def error_response(request: Request, status: int, message: str, param: str | None = None, code: str | None = None,
                    headers=None) -> JSONResponse:
     """Under /v1 OpenAI's error envelope (SDKs show its message and raise by status), on pages
     ``{"detail": message}``."""
-    if request.url.path == "/v1" or request.url.path.startswith("/v1/"):
+    if _under_v1(request):
         body = {"error": {"message": message,
                           "type": "invalid_request_error" if status < 500 else "server_error",
                           "param": param, "code": code or OPENAI_CODES.get(status)}}
@@ -130,7 +134,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
         message = str(err.detail)
-        if request.url.path.startswith("/v1") and message in ("Not Found", "Method Not Allowed"):  # no route
+        if _under_v1(request) and message in ("Not Found", "Method Not Allowed"):  # no route
             message = f"{message}: {request.method} {request.url.path}"
         return error_response(request, err.status_code, message, getattr(err, "param", None),
                               getattr(err, "code", None), headers=getattr(err, "headers", None))
@@ -147,6 +151,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def bug(request: Request, err: Exception):  # Starlette re-raises it afterwards: the server logs it
-        if request.url.path.startswith("/v1/"):
+        if _under_v1(request):
             return error_response(request, 500, f"internal error ({type(err).__name__}) — see the server log")
         return PlainTextResponse("Internal Server Error", status_code=500)
