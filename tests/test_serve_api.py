@@ -46,7 +46,9 @@ def test_openai_client_models_and_completion_with_sources(server):
     assert extra["sources"][0]["doc_id"] in {"hr/leave-policy.md", "company/about-brennock.md"}
     store = FeedbackStore(workspace / "feedback.sqlite")
     stored = store.interaction(extra["interaction_id"])
-    assert stored["answer"] == completion.choices[0].message.content and stored["variant"] == "rag.base"
+    assert stored["variant"] == "rag.base"  # the stored answer is the content before its "Sources:" footer
+    assert completion.choices[0].message.content == stored["answer"] + "\n\nSources: " + ", ".join(
+        f"[{s['n']}] {s['doc_id']}" for s in extra["sources"])
     store.close()
 
 
@@ -64,7 +66,7 @@ def test_openai_client_streaming(server):
 def test_openai_errors_name_the_problem(server):
     running, _ = server
     client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="x")
-    with pytest.raises(openai.BadRequestError, match="unknown variant 'gpt-9'"):
+    with pytest.raises(openai.NotFoundError, match="unknown variant 'gpt-9'"):
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="messages"):
         client.chat.completions.create(model="rag.base", messages=[{"role": "system", "content": "only system"}])

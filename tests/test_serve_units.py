@@ -7,6 +7,8 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ragft.errors import ConfigError
 from ragft.serve.corpus import UploadError, check_upload, save_upload
@@ -76,7 +78,8 @@ def test_token_protects_api_and_pages(tmp_path):
 
     app = create_app(ServeSettings(workspace=tmp_path / "ws", token="s3cret"))
     with TestClient(app) as client:
-        assert client.get("/v1/models").status_code == 401
+        refused = client.get("/v1/models")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
         assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
         models = client.get("/v1/models", headers={"Authorization": "Bearer s3cret"})
         assert models.status_code == 200 and "closed-book.base" in [m["id"] for m in models.json()["data"]]
@@ -146,3 +149,52 @@ def test_cli_refuses_a_public_address_without_a_token(tmp_path):
                           capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--token" in " ".join(done.stderr.split())
+
+
+def test_v1_errors_use_the_openai_envelope_without_a_model(tmp_path):
+    """Checked before any model loads: unknown routes, methods and models, refused parameters."""
+    from ragft.serve.app import create_app
+
+    app = create_app(ServeSettings(workspace=tmp_path / "ws"))
+    hi = [{"role": "user", "content": "hi"}]
+    with TestClient(app) as client:
+        for reply, status, param, code in [
+            (client.post("/v1/completions", json={}), 404, None, "unknown_url"),
+            (client.get("/v1/chat/completions"), 405, None, "method_not_allowed"),
+            (client.get("/v1/models/gpt-9"), 404, "model", "model_not_found"),
+            (client.post("/v1/chat/completions", json={"model": "gpt-9", "messages": hi}), 404, "model",
+             "model_not_found"),
+            (client.post("/v1/chat/completions", json={"model": "rag.base", "messages": hi, "tool_choice": "required"}),
+             400, "tool_choice", "unsupported_parameter"),
+            (client.post("/v1/chat/completions", json={"model": "rag.base", "messages": hi, "stop": ["a"] * 5}),
+             400, "stop", "invalid_value"),
+            (client.post("/v1/chat/completions", json={"model": "rag.base", "messages": hi, "n": 0}), 400, "n",
+             "invalid_value"),
+            (client.post("/v1/embeddings", json={"model": "rag.base", "input": [[1, 2]]}), 400, "input",
+             "unsupported_parameter"),
+        ]:
+            assert reply.status_code == status, reply.text
+            assert reply.json() == {"error": {"message": reply.json()["error"]["message"], "param": param, "code": code,
+                                              "type": "invalid_request_error"}}
+        harmless = {"user": "u1", "metadata": {"k": "v"}, "store": False, "tool_choice": "none", "logprobs": False,
+                    "response_format": {"type": "text"}, "presence_penalty": 0}
+        reply = client.post("/v1/chat/completions", json={"model": "rag.base", "messages": hi, **harmless})
+        assert reply.status_code == 400 and "no index" in reply.json()["error"]["message"]  # got past the checks
+        assert client.get("/missing-page").json() == {"detail": "Not Found"}
+
+
+@given(text=st.text(alphabet="ab. ", max_size=24), stops=st.lists(st.text(alphabet="ab.", min_size=1, max_size=3),
+                                                                 min_size=1, max_size=4),
+       cuts=st.lists(st.integers(0, 24), max_size=6))
+def test_streamed_text_is_cut_like_the_whole_text(text, stops, cuts):
+    """However the text is split into streamed pieces, what is emitted equals the whole text cut
+    before its first stop sequence — no part of a stop sequence ever goes out."""
+    from ragft.serve.engine import StopCutter, cut_at_stop
+
+    bounds = sorted({min(c, len(text)) for c in cuts} | {0, len(text)})
+    sent: list[str] = []
+    cutter = StopCutter(stops, sent.append)
+    for start, end in zip(bounds, bounds[1:]):
+        cutter(text[start:end])
+    cutter.flush()
+    assert "".join(sent) == cut_at_stop(text, stops)[0]

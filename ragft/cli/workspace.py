@@ -181,6 +181,8 @@ def serve(
     study: Optional[Path] = typer.Option(None, "--study", help="Deploy this finished study's variants first "
                                          "(its recommended one answers by default); same as `ragft deploy`"),
     variant: Optional[str] = typer.Option(None, "--variant", help="With --study: serve this variant by default"),
+    sources_in_content: bool = typer.Option(True, help="End /v1 chat answers with a 'Sources: [1] doc, …' line "
+                                            "(a request may override it with ragft_sources_in_content)"),
 ):
     """Web app: chat with sources, feedback, arena, dashboard, documents, OpenAI-compatible /v1 API."""
     from ragft.serve.settings import ServeSettings
@@ -189,7 +191,7 @@ def serve(
     if variant and not study:
         raise RagftError("--variant needs --study RUN_DIR (or run `ragft deploy RUN_DIR --variant NAME` first)")
     settings = ServeSettings(workspace=ws.path, host=host, port=port, token=token, max_new_tokens=max_new_tokens,
-                             max_upload_mb=max_upload_mb)  # checked first: a bad option fails at once
+                             max_upload_mb=max_upload_mb, sources_in_content=sources_in_content)  # checked first: a bad option fails at once
     _quiet_libraries()
     import uvicorn
 

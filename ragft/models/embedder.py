@@ -48,5 +48,12 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+    def count_tokens(self, texts: list[str]) -> int:
+        """Tokens the model reads for these texts (each truncated at its maximum length, as embedded)."""
+        limit = self.model.max_seq_length
+        ids = self.model.tokenizer(list(texts), truncation=bool(limit), max_length=limit)["input_ids"]
+        return sum(len(row) for row in ids)
+
+
 def load_embedder(config: EmbedderConfig) -> Embedder:
     return SentenceTransformerEmbedder(config)

@@ -9,6 +9,10 @@ Two backends:
   formatting prompts with the model's own chat template.
 - ``OpenAICompatibleLLM`` calls any server speaking the OpenAI chat-completions API (vLLM,
   Ollama, llama.cpp server, hosted APIs); the server applies the template.
+
+Besides ``max_new_tokens`` and ``temperature`` (the ``LLM`` protocol), both backends take
+``top_p``, ``seed`` and ``stop`` (strings that end generation early; the caller cuts the text
+at them — the transformers backend's text may still end with one).
 """
 
 from __future__ import annotations
@@ -99,9 +103,9 @@ class TransformersLLM:
         """The exact prompt text the model sees, in its own chat template."""
         return self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
-    def generate(self, conversations, max_new_tokens=None, temperature=None):
+    def generate(self, conversations, max_new_tokens=None, temperature=None, top_p=None, seed=None, stop=None):
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
-        temperature = self.config.temperature if temperature is None else temperature
+        sampling = self._sampling(temperature, top_p, seed, stop)
         prompts = [self.render(c) for c in conversations]
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -109,16 +113,31 @@ class TransformersLLM:
         size = self.config.batch_size
         for start in range(0, len(order), size):
             batch = order[start:start + size]
-            for i, gen in zip(batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, temperature)):
+            for i, gen in zip(batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, sampling)):
                 results[i] = gen
         return results
 
-    def _generate_batch(self, prompts: list[str], max_new_tokens: int, temperature: float) -> list[Generation]:
+    def _sampling(self, temperature: float | None, top_p: float | None, seed: int | None,
+                  stop: list[str] | None) -> dict:
+        """Keyword arguments for ``model.generate``; seeds torch's generator when a seed is given."""
+        import torch
+
+        temperature = self.config.temperature if temperature is None else temperature
+        sampling: dict = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        if temperature > 0 and top_p is not None:
+            sampling["top_p"] = top_p
+        if stop:  # generation ends once one appears; the text still holds it
+            sampling.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        if seed is not None:
+            torch.manual_seed(seed)
+        return sampling
+
+    def _generate_batch(self, prompts: list[str], max_new_tokens: int, sampling: dict) -> list[Generation]:
         import torch
 
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        sampling = dict(sampling)
         follower = _FinishedRows(encoded["input_ids"].shape[1], self._stop_ids()) if generation_hook() else None
         if follower is not None:  # someone follows progress: report each row as it ends, not the batch
             sampling["stopping_criteria"] = _stopping_criteria(follower)
@@ -184,16 +203,16 @@ class TransformersLLM:
                           latency_s=time.perf_counter() - started), scores
 
     def generate_stream(self, conversation: Messages, on_text, max_new_tokens: int | None = None,
-                        temperature: float | None = None) -> Generation:
+                        temperature: float | None = None, top_p: float | None = None, seed: int | None = None,
+                        stop: list[str] | None = None) -> Generation:
         """One answer, calling ``on_text(piece)`` as text is decoded (for streaming UIs); returns
         the same ``Generation`` that ``generate`` would."""
         import torch
 
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
-        temperature = self.config.temperature if temperature is None else temperature
+        sampling = self._sampling(temperature, top_p, seed, stop)
         encoded = self.tokenizer([self.render(conversation)], return_tensors="pt", add_special_tokens=False)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
@@ -285,22 +304,24 @@ class OpenAICompatibleLLM:
             headers["Authorization"] = f"Bearer {api_key}"
         self.client = httpx.Client(headers=headers, timeout=config.timeout_s)
 
-    def generate(self, conversations, max_new_tokens=None, temperature=None):
+    def generate(self, conversations, max_new_tokens=None, temperature=None, top_p=None, seed=None, stop=None):
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
         temperature = self.config.temperature if temperature is None else temperature
+        extra = {k: v for k, v in (("top_p", top_p), ("seed", seed), ("stop", list(stop) if stop else None))
+                 if v is not None}
         hook = generation_hook()  # the pool's threads do not see the caller's context variables
 
         def complete(conversation: Messages) -> Generation:
-            generation = self._complete(conversation, max_new_tokens, temperature)
+            generation = self._complete(conversation, max_new_tokens, temperature, **extra)
             report_generated(1, hook)
             return generation
 
         with ThreadPoolExecutor(max_workers=self.config.batch_size) as pool:
             return list(pool.map(complete, conversations))
 
-    def _complete(self, messages: Messages, max_new_tokens: int, temperature: float) -> Generation:
+    def _complete(self, messages: Messages, max_new_tokens: int, temperature: float, **extra) -> Generation:
         body = {"model": self.config.model, "messages": messages,
-                "max_tokens": max_new_tokens, "temperature": temperature}
+                "max_tokens": max_new_tokens, "temperature": temperature, **extra}
         started = time.perf_counter()
         data = self._post_with_retries(f"{self.base_url}/chat/completions", body)
         try:

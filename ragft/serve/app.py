@@ -10,11 +10,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from ragft.errors import RagftError
 from ragft.feedback.store import FeedbackStore
@@ -95,33 +96,61 @@ async def _refuse_oversized_uploads(request: Request, call_next):
     limit = request.app.state.settings.max_upload_bytes + 1024 * 1024  # room for the form's other fields
     length = request.headers.get("content-length", "")
     if request.method == "POST" and length.isdigit() and int(length) > limit:
-        return JSONResponse({"detail": f"request body of {int(length) / 1e6:.1f} MB is over the upload limit "
-                                       f"({request.app.state.settings.max_upload_mb:g} MB)"}, status_code=413)
+        return error_response(request, 413, f"request body of {int(length) / 1e6:.1f} MB is over the upload limit "
+                                            f"({request.app.state.settings.max_upload_mb:g} MB)")
     return await call_next(request)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    """Every user error becomes a 4xx whose message names the problem; never a traceback."""
+# The OpenAI error ``code`` for statuses that have one whatever the route (else the raiser's, or null).
+OPENAI_CODES = {401: "invalid_api_key", 404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large",
+                503: "server_busy"}
 
-    def reply(request: Request, status: int, message: str, param: str | None = None, headers=None):
-        if request.url.path.startswith("/v1/"):  # the OpenAI error shape, so SDKs show the message
-            body = {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error",
-                              "param": param, "code": status}}
-        else:
-            body = {"detail": message}
-        return JSONResponse(body, status_code=status, headers=headers)
+
+def _under_v1(request: Request) -> bool:
+    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
+
+
+def error_response(request: Request, status: int, message: str, param: str | None = None, code: str | None = None,
+                   headers=None) -> JSONResponse:
+    """Under /v1 OpenAI's error envelope (SDKs show its message and raise by status), on pages
+    ``{"detail": message}``."""
+    if _under_v1(request):
+        body = {"error": {"message": message,
+                          "type": "invalid_request_error" if status < 500 else "server_error",
+                          "param": param, "code": code or OPENAI_CODES.get(status)}}
+    else:
+        body = {"detail": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every user error becomes a 4xx whose message names the problem; never a traceback.
+    Starlette's ``HTTPException`` is caught, so unknown routes (404) and methods (405) too."""
 
     @app.exception_handler(RagftError)
     async def ragft_error(request: Request, err: RagftError):
-        return reply(request, 400, str(err))
+        return error_response(request, 400, str(err), getattr(err, "param", None), getattr(err, "code", None))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
-        return reply(request, err.status_code, str(err.detail), headers=getattr(err, "headers", None))
+        message = str(err.detail)
+        if _under_v1(request) and message in ("Not Found", "Method Not Allowed"):  # no route
+            message = f"{message}: {request.method} {request.url.path}"
+        return error_response(request, err.status_code, message, getattr(err, "param", None),
+                              getattr(err, "code", None), headers=getattr(err, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):
         problem = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
+        if problem.get("type") == "json_invalid":
+            return error_response(request, 400, f"the body is not valid JSON ({problem.get('msg')})",
+                                  code="invalid_json")
         field = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path", "form"))
         message = f"field '{field}': {problem.get('msg')}" if field else str(problem.get("msg"))
-        return reply(request, 400, message, param=field or None)
+        return error_response(request, 400, message, param=field or None, code="invalid_value")
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, err: Exception):  # Starlette re-raises it afterwards: the server logs it
+        if _under_v1(request):
+            return error_response(request, 500, f"internal error ({type(err).__name__}) — see the server log")
+        return PlainTextResponse("Internal Server Error", status_code=500)

@@ -20,6 +20,7 @@ class ServeSettings:
     max_new_tokens: int | None = None  # None: the workspace's llm.max_new_tokens
     max_upload_mb: float = 20.0
     max_queue: int = 256  # model jobs waiting beyond this are answered 503 (retry), not queued forever
+    sources_in_content: bool = True  # /v1 answers end in "Sources: [1] doc, …" (per request: ragft_sources_in_content)
 
     def __post_init__(self):
         self.workspace = Path(self.workspace)
