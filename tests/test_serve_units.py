@@ -198,3 +198,30 @@ def test_streamed_text_is_cut_like_the_whole_text(text, stops, cuts):
         cutter(text[start:end])
     cutter.flush()
     assert "".join(sent) == cut_at_stop(text, stops)[0]
+
+
+def test_every_request_gets_an_access_log_line_unless_turned_off(tmp_path):
+    import logging
+
+    from ragft.serve.app import create_app
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    collect = Collect()
+    logging.getLogger("ragft.access").addHandler(collect)
+    try:
+        with TestClient(create_app(ServeSettings(workspace=tmp_path / "ws"))) as client:
+            client.get("/v1/models")
+            client.get("/v1/nowhere")
+        assert any('"GET /v1/models" 200' in line for line in lines)
+        assert any('"GET /v1/nowhere" 404' in line for line in lines)
+        lines.clear()
+        with TestClient(create_app(ServeSettings(workspace=tmp_path / "ws2", access_log=False))) as client:
+            client.get("/v1/models")
+        assert lines == []
+    finally:
+        logging.getLogger("ragft.access").removeHandler(collect)

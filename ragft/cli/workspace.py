@@ -183,6 +183,7 @@ def serve(
     variant: Optional[str] = typer.Option(None, "--variant", help="With --study: serve this variant by default"),
     sources_in_content: bool = typer.Option(True, help="End /v1 chat answers with a 'Sources: [1] doc, …' line "
                                             "(a request may override it with ragft_sources_in_content)"),
+    access_log: bool = typer.Option(True, help="Print one line per request (client, method, path, status, seconds)"),
 ):
     """Web app: chat with sources, feedback, arena, dashboard, documents, OpenAI-compatible /v1 API."""
     from ragft.serve.settings import ServeSettings
@@ -191,7 +192,8 @@ def serve(
     if variant and not study:
         raise RagftError("--variant needs --study RUN_DIR (or run `ragft deploy RUN_DIR --variant NAME` first)")
     settings = ServeSettings(workspace=ws.path, host=host, port=port, token=token, max_new_tokens=max_new_tokens,
-                             max_upload_mb=max_upload_mb, sources_in_content=sources_in_content)  # checked first: a bad option fails at once
+                             max_upload_mb=max_upload_mb, sources_in_content=sources_in_content,
+                             access_log=access_log)  # checked first: a bad option fails at once
     _quiet_libraries()
     import uvicorn
 

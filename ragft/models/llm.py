@@ -25,6 +25,7 @@ from typing import Protocol
 from ragft.config import LLMConfig
 from ragft.errors import BackendError
 from ragft.models.builtin import resolve_llm_path
+from ragft.models.loops import repeat_stop, trim_repetition
 from ragft.models.progress import generation_hook, report_generated
 from ragft.types import Generation
 
@@ -139,8 +140,7 @@ class TransformersLLM:
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         sampling = dict(sampling)
         follower = _FinishedRows(encoded["input_ids"].shape[1], self._stop_ids()) if generation_hook() else None
-        if follower is not None:  # someone follows progress: report each row as it ends, not the batch
-            sampling["stopping_criteria"] = _stopping_criteria(follower)
+        sampling["stopping_criteria"] = _stopping_criteria(follower, encoded["input_ids"].shape[1])
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
@@ -156,7 +156,7 @@ class TransformersLLM:
         for row, mask in zip(output, encoded["attention_mask"]):
             new_tokens = _until_stop(row[prompt_width:].tolist(), self._stop_ids())
             generations.append(Generation(
-                text=self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(),
+                text=trim_repetition(self.tokenizer.decode(new_tokens, skip_special_tokens=True)),
                 prompt_tokens=int(mask.sum()),
                 completion_tokens=len(new_tokens),
                 latency_s=latency,
@@ -217,11 +217,12 @@ class TransformersLLM:
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                streamer=_callback_streamer(self.tokenizer, on_text), **sampling,
+                streamer=_callback_streamer(self.tokenizer, on_text),
+                stopping_criteria=_stopping_criteria(None, encoded["input_ids"].shape[1]), **sampling,
             )
         prompt_width = encoded["input_ids"].shape[1]
         new_tokens = _until_stop(output[0][prompt_width:].tolist(), self._stop_ids())
-        return Generation(text=self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip(),
+        return Generation(text=trim_repetition(self.tokenizer.decode(new_tokens, skip_special_tokens=True)),
                           prompt_tokens=int(prompt_width), completion_tokens=len(new_tokens),
                           latency_s=time.perf_counter() - started)
 
@@ -251,14 +252,16 @@ class _FinishedRows:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-def _stopping_criteria(follower: _FinishedRows):
+def _stopping_criteria(follower: _FinishedRows | None, prompt_width: int):
+    """Stop a row once it loops (``ragft.models.loops``); with a ``follower``, also report each
+    finished row to whoever follows progress."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class Follow(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
             return follower(input_ids, scores, **kwargs)
 
-    return StoppingCriteriaList([Follow()])
+    return StoppingCriteriaList([repeat_stop(prompt_width)] + ([Follow()] if follower is not None else []))
 
 
 def _callback_streamer(tokenizer, on_text):

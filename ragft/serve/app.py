@@ -7,6 +7,9 @@ route module (``ragft.serve.routes.*``) reads what it needs through ``ragft.serv
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from ragft.serve.security import COOKIE, Sessions
 from ragft.serve.settings import ServeSettings
 from ragft.serve.worker import ModelWorker
 from ragft.workspace import Workspace
+
+access = logging.getLogger("ragft.access")
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/static/", "/login", "/v1/")  # /v1 checks its bearer token itself
@@ -60,10 +65,33 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(_refuse_oversized_uploads)
     app.middleware("http")(_sessions_and_login)
+    if settings.access_log:
+        _log_to_stderr(access)
+        app.middleware("http")(_access_log)
     _add_error_handlers(app)
     for module in (auth, chat, feedback, arena, dashboard, documents, openai_api):
         app.include_router(module.router)
     return app
+
+
+def _log_to_stderr(logger: logging.Logger) -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+async def _access_log(request: Request, call_next):
+    """One line per request: client, method, path, status and seconds (``--no-access-log`` turns it
+    off). A streamed answer is logged when its headers go out; its generation continues after."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    client = request.client.host if request.client else "-"
+    access.info('%s "%s %s" %d %.3fs', client, request.method, request.url.path, response.status_code,
+                time.perf_counter() - started)
+    return response
 
 
 async def _sessions_and_login(request: Request, call_next):

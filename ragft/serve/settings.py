@@ -21,6 +21,7 @@ class ServeSettings:
     max_upload_mb: float = 20.0
     max_queue: int = 256  # model jobs waiting beyond this are answered 503 (retry), not queued forever
     sources_in_content: bool = True  # /v1 answers end in "Sources: [1] doc, …" (per request: ragft_sources_in_content)
+    access_log: bool = True  # one line per request on stderr: client, method, path, status, seconds
 
     def __post_init__(self):
         self.workspace = Path(self.workspace)

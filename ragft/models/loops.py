@@ -1,0 +1,62 @@
+"""Answers that loop: small models under greedy decoding often repeat a sentence until the token
+limit ("The Chief Executive Officer. The Chief Executive Officer. …").
+
+Two guards, both on the generated text only — never on the prompt, so copying a phrase from the
+retrieved context is never penalised (HF's ``repetition_penalty`` and ``no_repeat_ngram_size``
+look at the prompt too, which hurts RAG):
+
+- ``RepeatStop``: a stopping criterion that ends a row once its last ``LOOP_TOKENS`` generated
+  tokens already occurred earlier in that row (a loop has started: stop paying for it);
+- ``trim_repetition``: the text cut at the first sentence or line that repeats an earlier one,
+  and at a short phrase repeated three times in a row.
+A non-repeating answer is untouched by either.
+"""
+
+from __future__ import annotations
+
+import re
+
+LOOP_TOKENS = 8  # a generated run of this many tokens seen before means the answer is looping
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD_LOOP = re.compile(r"\b((?:\S+\s+){0,4}?\S+)(?:[\s,;]+\1\b){2,}", re.I)
+
+
+def trim_repetition(text: str) -> str:
+    """``text`` up to the first sentence (or line) that repeats an earlier one, and with a phrase
+    repeated three or more times in a row kept once."""
+    text = _WORD_LOOP.sub(r"\1", text)
+    seen: set[str] = set()
+    kept: list[str] = []
+    position = 0
+    for match in list(_SENTENCE_END.finditer(text)) + [None]:
+        end = match.start() if match else len(text)
+        sentence = text[position:end]
+        key = " ".join(sentence.lower().split()).rstrip(".!?;:, ")
+        if key and key in seen:
+            break
+        if key:
+            seen.add(key)
+        kept.append(text[position:match.end() if match else len(text)])
+        position = match.end() if match else len(text)
+    return "".join(kept).strip()
+
+
+def is_looping(tokens: list[int], window: int = LOOP_TOKENS) -> bool:
+    """Whether the last ``window`` tokens already occur earlier in ``tokens``."""
+    if len(tokens) < 2 * window:
+        return False
+    tail = tokens[-window:]
+    return any(tokens[start:start + window] == tail for start in range(len(tokens) - window))
+
+
+def repeat_stop(prompt_width: int, window: int = LOOP_TOKENS):
+    """A transformers stopping criterion: True for rows whose generated tokens started looping."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class RepeatStop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            rows = [is_looping(row[prompt_width:].tolist(), window) for row in input_ids]
+            return torch.tensor(rows, dtype=torch.bool, device=input_ids.device)
+
+    return RepeatStop()
