@@ -38,3 +38,17 @@ def test_the_api_is_lazy():
 
     code = "import sys, ragft; assert 'ragft.serve' not in sys.modules and 'torch' not in sys.modules; print(ragft.__version__)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+
+
+def test_a_langchain_retriever_over_a_workspace(tmp_path, embedder):
+    pytest.importorskip("langchain_core", reason="langchain-core is a dev dependency")
+    from serve_helpers import make_workspace
+
+    from ragft.integrations.langchain import RagftRetriever
+
+    workspace = make_workspace(tmp_path, embedder)
+    retriever = RagftRetriever(workspace=str(workspace), k=2)
+    retriever._opened = ragft.open_workspace(workspace)
+    retriever._opened.engine.share_models(embedder=embedder)
+    docs = retriever.invoke("How many days of annual leave do employees get?")
+    assert len(docs) == 2 and docs[0].metadata["doc_id"] == "hr/leave-policy.md" and docs[0].page_content

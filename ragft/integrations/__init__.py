@@ -1,0 +1,1 @@
+"""Thin adapters so other frameworks can use a ragft workspace (their packages are optional)."""
