@@ -18,6 +18,8 @@ The CLI takes ``--workspace`` (default ``$RAGFT_WORKSPACE`` or ``./ragft-workspa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,9 @@ from ragft.index.store import HybridIndex, IngestStats, ProgressCallback
 from ragft.models.embedder import Embedder
 from ragft.persist import content_hash
 from ragft.rag.variant import model_identity
+
+
+WRITE_LOCK_TIMEOUT_S = 6 * 3600  # a second writer waits this long for the first
 
 
 def default_workspace() -> Path:
@@ -75,6 +80,32 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.path / "cache"
 
+    @contextmanager
+    def writing(self, say: Callable[[str], None] = print, timeout_s: float = WRITE_LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold the workspace's write lock (an OS file lock, freed if the holder dies): one ingest,
+        upload re-index or study index build at a time; a second one waits, saying for whom."""
+        import filelock
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path / ".write.lock"))
+        holder = self.path / ".write.pid"
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            pid = holder.read_text().strip() if holder.exists() else "unknown"
+            say(f"another ingest is writing {self.path} (pid {pid}) — waiting for it to finish")
+            try:
+                lock.acquire(timeout=timeout_s)
+            except filelock.Timeout:
+                raise RagftError(f"{self.path}: still locked by pid {pid} after {timeout_s:.0f} s — wait for that "
+                                 "ingest to finish, or stop it") from None
+        try:
+            holder.write_text(str(os.getpid()))
+            yield
+        finally:
+            holder.unlink(missing_ok=True)
+            lock.release()
+
     def for_index(self, chunker: ChunkerConfig, embedder: EmbedderConfig) -> Workspace:
         """The workspace holding the corpus cut by ``chunker`` and embedded by ``embedder``: this
         one when they are its own settings, else the one under ``indexes/<key>``."""
@@ -117,12 +148,13 @@ def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder
     report = load_corpus(Path(source), progress=progress, on_progress=on_progress)
     chunker_config = config.chunker.model_dump()
     chunker = make_chunker(config.chunker.kind, **config.chunker.params)
-    previous = _previous_index(workspace)
-    index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder,
-                                     previous=previous, progress=progress, on_progress=on_progress)
-    if not _index_is_current(previous, stats):
-        index.save(workspace.index_dir)
-    workspace.save_config(config.model_copy(update={"corpus": str(Path(source).resolve())}))
+    with workspace.writing():  # the previous index is read under the lock: no update is lost
+        previous = _previous_index(workspace)
+        index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder,
+                                         previous=previous, progress=progress, on_progress=on_progress)
+        if not _index_is_current(previous, stats):
+            index.save(workspace.index_dir)
+        workspace.save_config(config.model_copy(update={"corpus": str(Path(source).resolve())}))
     return report, stats
 
 

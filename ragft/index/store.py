@@ -168,7 +168,18 @@ class HybridIndex:
 
     @classmethod
     def load(cls, directory: Path, embedder: Embedder | None = None) -> HybridIndex:
+        """The live version. A writer may replace it (and delete the old folder) while this reads:
+        then the new ``CURRENT`` is read again, so a load during an ingest never fails."""
         directory = Path(directory)
+        for attempt in range(LOAD_ATTEMPTS):
+            try:
+                return cls._load_version(directory, embedder)
+            except _VersionVanished:
+                time.sleep(0.01 * (attempt + 1))
+        return cls._load_version(directory, embedder, last_try=True)
+
+    @classmethod
+    def _load_version(cls, directory: Path, embedder: Embedder | None, last_try: bool = False) -> HybridIndex:
         pointer = directory / "CURRENT"
         if not pointer.is_file():
             raise RagftError(f"{directory}: no index here — run `ragft ingest PATH` first")
@@ -178,6 +189,10 @@ class HybridIndex:
             with open(live / "chunks.jsonl", encoding="utf-8") as lines:
                 chunks = [Chunk(**json.loads(line)) for line in lines if line.strip()]
             embeddings = np.load(live / "embeddings.npy")
+        except FileNotFoundError as err:
+            if not last_try and pointer.read_text(encoding="utf-8").strip() != live.name:
+                raise _VersionVanished from None  # replaced while reading: read the new one
+            raise RagftError(f"{live}: the index cannot be read ({err}) — re-run `ragft ingest`") from None
         except (OSError, ValueError, TypeError) as err:
             raise RagftError(f"{live}: the index cannot be read ({err}) — re-run `ragft ingest`") from None
         if manifest.format_version != FORMAT_VERSION:
@@ -305,6 +320,11 @@ def _fsync_folder(folder: Path) -> None:
 
 
 _PARTIAL_GRACE_SECONDS = 3600
+LOAD_ATTEMPTS = 20  # a reader re-reads CURRENT this often when a writer swaps versions under it
+
+
+class _VersionVanished(Exception):
+    """The version a reader opened was replaced and removed while it was being read."""
 
 
 def _remove_stale_versions(directory: Path, keep: str) -> None:

@@ -110,7 +110,13 @@ def list_documents(workspace: Workspace) -> list[DocumentInfo]:
 
 def reindex(workspace: Workspace, embedder, config) -> tuple[IngestStats, list[str]]:
     """Rebuild the index from the uploads plus the documents ingested earlier; returns the
-    stats and one line per skipped file. Saved atomically, like ``ragft ingest``."""
+    stats and one line per skipped file. Saved atomically under the workspace's write lock, like
+    ``ragft ingest``."""
+    with workspace.writing():
+        return _reindex(workspace, embedder, config)
+
+
+def _reindex(workspace: Workspace, embedder, config) -> tuple[IngestStats, list[str]]:
     previous = HybridIndex.load(workspace.index_dir, embedder=None) if workspace.has_index() else None
     chunker_config = config.chunker.model_dump()
     report = load_folder(uploads_dir(workspace)) if uploads_dir(workspace).is_dir() else None
