@@ -18,6 +18,7 @@ The CLI takes ``--workspace`` (default ``$RAGFT_WORKSPACE`` or ``./ragft-workspa
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,10 +151,12 @@ def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder
     chunker = make_chunker(config.chunker.kind, **config.chunker.params)
     with workspace.writing():  # the previous index is read under the lock: no update is lost
         previous = _previous_index(workspace)
-        index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder,
-                                         previous=previous, progress=progress, on_progress=on_progress)
+        checkpoint = workspace.index_dir / ".embedding-checkpoint"  # a killed ingest resumes from here
+        index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder, previous=previous,
+                                         progress=progress, on_progress=on_progress, checkpoint=checkpoint)
         if not _index_is_current(previous, stats):
             index.save(workspace.index_dir)
+        shutil.rmtree(checkpoint, ignore_errors=True)
         workspace.save_config(config.model_copy(update={"corpus": str(Path(source).resolve())}))
     return report, stats
 

@@ -67,3 +67,45 @@ def test_a_second_writer_waits_for_the_first_and_builds_on_its_result(tmp_path, 
     assert (stats.added, stats.removed) == (1, 1)  # computed against the index the first one left
     assert "another ingest is writing" in capsys.readouterr().out
     assert not (workspace.path / ".write.pid").exists()
+
+
+def test_a_killed_ingest_resumes_reusing_the_embeddings_it_had_finished(tmp_path, embedder, monkeypatch):
+    import ragft.index.store as store
+
+    monkeypatch.setattr(store, "EMBED_SLICE", 4)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(10):
+        (docs / f"d{n}.txt").write_text(f"Document number {n} is about topic {n * 7}.", encoding="utf-8")
+    workspace = Workspace(tmp_path / "ws")
+
+    class Crashing:
+        """The real embedder, killed after two slices (like kill -9 at 2/3 of the embedding)."""
+
+        name, dim, calls = embedder.name, embedder.dim, 0
+
+        def embed(self, texts, progress=False):
+            Crashing.calls += 1
+            if Crashing.calls > 2:
+                raise KeyboardInterrupt
+            return embedder.embed(texts, progress=progress)
+
+    try:
+        ingest(workspace, docs, WorkspaceConfig(), Crashing())
+    except KeyboardInterrupt:
+        pass
+    assert not workspace.has_index()
+
+    embedded: list[int] = []
+
+    class Counting(Crashing):
+        def embed(self, texts, progress=False):
+            embedded.append(len(texts))
+            return embedder.embed(texts, progress=progress)
+
+    _, stats = ingest(workspace, docs, WorkspaceConfig(), Counting())
+    assert stats.embedded_chunks == 10 and embedded == [2]  # the two finished slices were reused
+    assert not (workspace.index_dir / ".embedding-checkpoint").exists()
+    fresh = Workspace(tmp_path / "fresh")
+    ingest(fresh, docs, WorkspaceConfig(), embedder)
+    assert np.allclose(workspace.load_index(None).embeddings, fresh.load_index(None).embeddings, atol=1e-5)

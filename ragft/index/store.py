@@ -99,11 +99,14 @@ class HybridIndex:
     @classmethod
     def build(cls, documents: list[Document], chunker, chunker_config: dict, embedder: Embedder,
               previous: HybridIndex | None = None, progress: bool = False,
-              on_progress: ProgressCallback | None = None) -> tuple[HybridIndex, IngestStats]:
+              on_progress: ProgressCallback | None = None,
+              checkpoint: Path | None = None) -> tuple[HybridIndex, IngestStats]:
         """Chunk and embed ``documents``, reusing ``previous`` vectors for unchanged documents.
 
         ``on_progress(stage, done, total)`` reports chunking per document and embedding per slice
         of chunks, for a caller with its own display (the study); ``progress`` is the CLI's bar.
+        With ``checkpoint`` (a folder), every embedded slice is saved there by the hash of its
+        texts, so a build killed part-way reuses what it had embedded when run again.
         """
         on_progress = on_progress or _INDEXING_HOOK.get()
         started = time.perf_counter()
@@ -138,7 +141,9 @@ class HybridIndex:
 
         todo = [i for i, v in enumerate(vectors) if v is None]
         embed_started = time.perf_counter()
-        fresh = _embed([chunks[i].text for i in todo], embedder, progress, on_progress)
+        texts = [chunks[i].text for i in todo]
+        fresh = (_embed_with_checkpoints(texts, embedder, checkpoint, on_progress, progress) if checkpoint is not None
+                 else _embed(texts, embedder, progress, on_progress))
         stats.embed_seconds = time.perf_counter() - embed_started
         for i, vector in zip(todo, fresh):
             vectors[i] = vector
@@ -362,4 +367,33 @@ def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: Pr
     for start in range(0, len(texts), EMBED_SLICE):
         parts.append(embedder.embed(texts[start:start + EMBED_SLICE], progress=False))
         on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
+    return np.vstack(parts)
+
+
+def _embed_with_checkpoints(texts: list[str], embedder: Embedder, folder: Path,
+                            on_progress: ProgressCallback | None, progress: bool = False) -> np.ndarray:
+    """``_embed`` slice by slice, each slice's vectors saved under the hash of (embedder, texts):
+    after a crash the rerun loads the slices already done instead of embedding them again."""
+    if not texts:
+        return np.zeros((0, embedder.dim), np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    starts = range(0, len(texts), EMBED_SLICE)
+    if progress and on_progress is None:  # the CLI's bar, one step per slice
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"embedding {len(texts)} chunks", unit="slice")
+    for start in starts:
+        piece = texts[start:start + EMBED_SLICE]
+        saved = folder / f"{_sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
+        try:
+            vectors = np.load(saved)
+        except (OSError, ValueError):  # not there yet, or torn by the crash: embed it
+            vectors = embedder.embed(piece, progress=False)
+            tmp = saved.with_name(f"{saved.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, vectors)
+            os.replace(tmp, saved)
+        parts.append(vectors)
+        if on_progress is not None:
+            on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
     return np.vstack(parts)
