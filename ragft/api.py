@@ -103,10 +103,11 @@ class OpenWorkspace:
         import uvicorn
 
         from ragft.serve.app import create_app
-        from ragft.serve.settings import ServeSettings
+        from ragft.serve.settings import GRACEFUL_SHUTDOWN_S, ServeSettings
 
         uvicorn.run(create_app(ServeSettings(workspace=self.path, host=host, port=port, token=token)),
-                    host=host, port=port, log_level="warning")
+                    host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
     @property
     def engine(self):

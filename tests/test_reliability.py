@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from ragft.config import WorkspaceConfig
 from ragft.index.store import HybridIndex, Manifest
@@ -109,3 +110,54 @@ def test_a_killed_ingest_resumes_reusing_the_embeddings_it_had_finished(tmp_path
     fresh = Workspace(tmp_path / "fresh")
     ingest(fresh, docs, WorkspaceConfig(), embedder)
     assert np.allclose(workspace.load_index(None).embeddings, fresh.load_index(None).embeddings, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_generating_server_within_seconds(tmp_path):
+    """A server busy writing a long (non-streamed) answer exits within 5 s of SIGTERM, and the
+    generation in flight is told to stop at its next token (``ragft.models.loops.abort_generation``)."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "ragft.cli", "serve", "-w", str(tmp_path / "ws"), "--port",
+                               str(port), "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                httpx.get(f"{url}/v1/models", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server did not start")
+        short = {"model": "closed-book.base", "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]}
+        assert httpx.post(f"{url}/v1/chat/completions", json=short, timeout=300).status_code == 200  # model loaded
+        body = {"model": "closed-book.base", "max_tokens": 1000, "temperature": 1.2, "seed": 1,
+                "messages": [{"role": "user", "content": "Write a very long story about ferries."}]}
+        answered = threading.Event()
+
+        def ask():  # not streamed: nothing but the abort can stop this generation early
+            try:
+                httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
+                answered.set()
+            except httpx.HTTPError:
+                pass
+
+        threading.Thread(target=ask, daemon=True).start()
+        time.sleep(3.0)
+        assert not answered.is_set(), "the answer ended before the signal: nothing to interrupt"
+        started = time.perf_counter()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        assert time.perf_counter() - started < 5
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -225,3 +225,19 @@ def test_every_request_gets_an_access_log_line_unless_turned_off(tmp_path):
         assert lines == []
     finally:
         logging.getLogger("ragft.access").removeHandler(collect)
+
+
+def test_an_overlong_conversation_is_refused_at_once_without_a_model(tmp_path):
+    import time
+
+    from ragft.serve.app import create_app
+
+    app = create_app(ServeSettings(workspace=tmp_path / "ws", max_input_chars=1000))
+    with TestClient(app) as client:
+        started = time.perf_counter()
+        reply = client.post("/v1/chat/completions", json={
+            "model": "closed-book.base", "messages": [{"role": "user", "content": "x" * 105_000}]})
+        assert time.perf_counter() - started < 1.0  # refused before any model is loaded
+    error = reply.json()["error"]
+    assert reply.status_code == 400 and error["param"] == "messages" and error["code"] == "context_length_exceeded"
+    assert "105,000 characters" in error["message"]

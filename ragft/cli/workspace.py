@@ -186,7 +186,7 @@ def serve(
     access_log: bool = typer.Option(True, help="Print one line per request (client, method, path, status, seconds)"),
 ):
     """Web app: chat with sources, feedback, arena, dashboard, documents, OpenAI-compatible /v1 API."""
-    from ragft.serve.settings import ServeSettings
+    from ragft.serve.settings import GRACEFUL_SHUTDOWN_S, ServeSettings
 
     ws = _workspace(workspace)
     if variant and not study:
@@ -206,6 +206,7 @@ def serve(
         console.print(f"deployed {deployment.default} from {deployment.source}", highlight=False)
 
     console.print(f"ragft serving {ws.path} on http://{host}:{port}  (OpenAI API: http://{host}:{port}/v1)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
 

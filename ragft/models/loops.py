@@ -15,6 +15,7 @@ A non-repeating answer is untouched by either.
 from __future__ import annotations
 
 import re
+import threading
 
 LOOP_TOKENS = 8  # a generated run of this many tokens seen before means the answer is looping
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -49,13 +50,28 @@ def is_looping(tokens: list[int], window: int = LOOP_TOKENS) -> bool:
     return any(tokens[start:start + window] == tail for start in range(len(tokens) - window))
 
 
+_ABORT = threading.Event()  # set when the server shuts down: generations in flight stop at their next token
+
+
+def abort_generation() -> None:
+    """Stop every generation in this process at its next token (a server shutting down)."""
+    _ABORT.set()
+
+
+def allow_generation() -> None:
+    _ABORT.clear()
+
+
 def repeat_stop(prompt_width: int, window: int = LOOP_TOKENS):
-    """A transformers stopping criterion: True for rows whose generated tokens started looping."""
+    """A transformers stopping criterion: True for rows whose generated tokens started looping,
+    and for every row once ``abort_generation()`` was called."""
     import torch
     from transformers import StoppingCriteria
 
     class RepeatStop(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
+            if _ABORT.is_set():
+                return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             rows = [is_looping(row[prompt_width:].tolist(), window) for row in input_ids]
             return torch.tensor(rows, dtype=torch.bool, device=input_ids.device)
 

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from ragft.errors import RagftError
 from ragft.feedback.store import FeedbackStore
+from ragft.models.loops import allow_generation
 from ragft.serve.arena_rounds import RoundBook
 from ragft.serve.engine import Engine
 from ragft.serve.routes import arena, auth, chat, dashboard, documents, feedback, openai_api
@@ -49,6 +50,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        allow_generation()  # a server started again in this process (tests, notebooks) may generate
         yield
         app.state.worker.shutdown()
         app.state.store.close()

@@ -25,6 +25,11 @@ class Dialogue:
     def turn(self) -> int:
         return len(self.history)
 
+    @property
+    def size(self) -> int:
+        """Characters of text the model would be asked to read (question, history, system)."""
+        return len(self.question) + len(self.system) + sum(len(t.question) + len(t.answer) for t in self.history)
+
 
 def read_dialogue(messages: list[Any]) -> Dialogue:
     """``messages`` (objects with ``role`` and ``content``) as a Dialogue; a RagftError naming the

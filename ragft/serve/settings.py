@@ -11,6 +11,9 @@ from ragft.errors import ConfigError
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
+GRACEFUL_SHUTDOWN_S = 3  # on SIGTERM, open streams get this long before the server exits
+
+
 @dataclass
 class ServeSettings:
     workspace: Path
@@ -21,6 +24,7 @@ class ServeSettings:
     max_upload_mb: float = 20.0
     max_queue: int = 256  # model jobs waiting beyond this are answered 503 (retry), not queued forever
     sources_in_content: bool = True  # /v1 answers end in "Sources: [1] doc, …" (per request: ragft_sources_in_content)
+    max_input_chars: int = 16_000  # a /v1 conversation longer than this is refused at once (400), never queued
     access_log: bool = True  # one line per request on stderr: client, method, path, status, seconds
 
     def __post_init__(self):

@@ -17,6 +17,8 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from ragft.models.loops import abort_generation
+
 _DONE = object()
 
 
@@ -95,4 +97,7 @@ class ModelWorker:
             yield kind, value
 
     def shutdown(self) -> None:
+        """Queued jobs are dropped and a generation in flight stops at its next token, so SIGTERM
+        ends the server in seconds, not after the answer it was writing."""
+        abort_generation()
         self._executor.shutdown(wait=False, cancel_futures=True)

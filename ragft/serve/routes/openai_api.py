@@ -201,6 +201,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, engine
     _refuse_unsupported(body)
     variant = _variant(engine, body.model)
     dialogue = read_dialogue(body.messages)  # the question, earlier turns, system messages
+    _refuse_overlong(dialogue, request.app.state.settings.max_input_chars)
     max_tokens = body.max_completion_tokens or body.max_tokens
     limit = max_tokens or variant.spec.max_new_tokens or engine.max_new_tokens
     sampling = Sampling(body.temperature, body.top_p, body.seed, tuple(body.stop or ()))
@@ -226,6 +227,14 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, engine
                          "logprobs": None, "finish_reason": _finish(result, limit)}
                         for i, result in enumerate(results)],
             "usage": _usage(results), "ragft": _extra(results[0], variant, ids)}
+
+
+def _refuse_overlong(dialogue: Dialogue, limit: int) -> None:
+    """A 400 in milliseconds for input past the limit — before it can hold the model worker."""
+    size = dialogue.size
+    if size > limit:
+        raise ApiError(400, f"messages: {size:,} characters of conversation, over this server's limit of {limit:,} "
+                            "— shorten the question or drop earlier turns", "messages", "context_length_exceeded")
 
 
 def _stream(request: Request, engine: Engine, variant: Served, dialogue: Dialogue, n: int, max_tokens: int | None,
