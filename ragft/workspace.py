@@ -87,11 +87,14 @@ class Workspace:
         upload re-index or study index build at a time; a second one waits, saying for whom."""
         import filelock
 
-        self.path.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(self.path / ".write.lock"))
         holder = self.path / ".write.pid"
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
             lock.acquire(timeout=0)
+        except OSError as err:  # checked before any embedding is done
+            raise RagftError(f"{self.path}: cannot write the workspace here ({err.strerror or err}) — choose a "
+                             "writable folder with --workspace") from None
         except filelock.Timeout:
             pid = holder.read_text().strip() if holder.exists() else "unknown"
             say(f"another ingest is writing {self.path} (pid {pid}) — waiting for it to finish")

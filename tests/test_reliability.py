@@ -161,3 +161,38 @@ def test_sigterm_stops_a_generating_server_within_seconds(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_an_unwritable_workspace_is_one_line_before_any_embedding(tmp_path):
+    from ragft.errors import RagftError
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Hello there.", encoding="utf-8")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    class NeverEmbed:
+        name, dim = "never", 4
+
+        def embed(self, texts, progress=False):
+            raise AssertionError("embedding started before the workspace was checked")
+
+    with pytest.raises(RagftError, match="cannot write the workspace here .* choose a writable folder"):
+        ingest(Workspace(blocker / "ws"), docs, WorkspaceConfig(), NeverEmbed())
+
+
+def test_a_failed_save_leaves_the_live_version_and_no_partial_folder(tmp_path, monkeypatch):
+    from ragft.errors import RagftError
+
+    folder = tmp_path / "index"
+    _tiny_index(5, 1).save(folder)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    with pytest.raises(RagftError, match=r"No space left on device\) .* the previous index is intact"):
+        _tiny_index(5, 2).save(folder)
+    assert HybridIndex.load(folder).chunks[0].text == "version 1 text 0"
+    assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]

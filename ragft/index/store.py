@@ -159,6 +159,18 @@ class HybridIndex:
         directory.mkdir(parents=True, exist_ok=True)
         version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
         staging = directory / (version + ".partial")
+        try:
+            self._write_version(staging)
+        except OSError as err:  # disk full, read-only: the live version is untouched
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RagftError(f"{directory}: the index could not be saved ({err.strerror or err}) — free space or "
+                             "fix the folder's permissions and re-run; the previous index is intact") from None
+        staging.rename(directory / version)
+        atomic_write_text(directory / "CURRENT", version)
+        _remove_stale_versions(directory, keep=version)
+        return directory / version
+
+    def _write_version(self, staging: Path) -> None:
         staging.mkdir()
         (staging / "manifest.json").write_text(json.dumps(asdict(self.manifest), indent=1), encoding="utf-8")
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as out:
@@ -166,10 +178,6 @@ class HybridIndex:
                 out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
         np.save(staging / "embeddings.npy", self.embeddings)
         _fsync_folder(staging)
-        staging.rename(directory / version)
-        atomic_write_text(directory / "CURRENT", version)
-        _remove_stale_versions(directory, keep=version)
-        return directory / version
 
     @classmethod
     def load(cls, directory: Path, embedder: Embedder | None = None) -> HybridIndex:
