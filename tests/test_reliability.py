@@ -196,3 +196,12 @@ def test_a_failed_save_leaves_the_live_version_and_no_partial_folder(tmp_path, m
         _tiny_index(5, 2).save(folder)
     assert HybridIndex.load(folder).chunks[0].text == "version 1 text 0"
     assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_duplicate_documents_are_named(tmp_path, embedder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (docs / name).write_text("Same words." if name != "c.txt" else "Other words.", encoding="utf-8")
+    _, stats = ingest(Workspace(tmp_path / "ws"), docs, WorkspaceConfig(), embedder)
+    assert stats.duplicates == [("b.txt", "a.txt")] and stats.documents == 3

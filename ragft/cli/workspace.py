@@ -39,6 +39,9 @@ def ingest(
     for skipped in report.skipped:
         err_console.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False, soft_wrap=True)
     console.print(report.summary())
+    for duplicate, original in stats.duplicates:
+        err_console.print(f"[yellow]duplicate[/] {duplicate} has the same text as {original} — both are indexed; "
+                          "remove one to keep it from filling two retrieval slots", highlight=False, soft_wrap=True)
     console.print(
         f"Index: {stats.chunks} chunks from {stats.documents} documents "
         f"({stats.added} new, {stats.changed} changed, {stats.unchanged} unchanged, {stats.removed} removed; "

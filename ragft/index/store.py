@@ -68,6 +68,7 @@ class IngestStats:
     embedded_chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (document, the earlier one with its text)
 
 
 @dataclass
@@ -116,11 +117,15 @@ class HybridIndex:
 
         chunks: list[Chunk] = []
         vectors: list[np.ndarray | None] = []  # None marks rows still to embed
+        first_with: dict[str, str] = {}  # content hash -> the first document with that text
         manifest = Manifest(embedder=embedder.name, dim=embedder.dim, chunker=chunker_config)
         for done, doc in enumerate(documents, start=1):
             if on_progress is not None:
                 on_progress("chunking", done - 1, len(documents))
             sha = doc.metadata.get("content_sha256") or _sha256(doc.text)
+            if sha in first_with:  # indexed anyway (its id may be what a question cites), but said
+                stats.duplicates.append((doc.doc_id, first_with[sha]))
+            first_with.setdefault(sha, doc.doc_id)
             old = old_docs.get(doc.doc_id)
             if old and old["sha256"] == sha:
                 stats.unchanged += 1
