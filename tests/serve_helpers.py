@@ -38,3 +38,11 @@ def start_server(workspace: Path, embedder=None, llm=None, **settings):
     app = create_app(ServeSettings(workspace=workspace, **settings))
     app.state.engine.share_models(embedder=embedder, base_llm=llm)
     return app, serve_in_thread(app)
+
+
+def serve_sample(tmp_path_factory, embedder, llm, name: str, **settings):
+    """A module fixture's body: a fresh two-document workspace served until the module ends."""
+    workspace = make_workspace(tmp_path_factory.mktemp(name), embedder)
+    app, running = start_server(workspace, embedder=embedder, llm=llm, **settings)
+    yield running, workspace
+    running.stop()

@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from serve_helpers import QUESTION, make_workspace, start_server
+from serve_helpers import QUESTION, serve_sample
 
 from ragft.feedback.store import FeedbackStore
 
@@ -16,10 +16,7 @@ openai = pytest.importorskip("openai", reason="the openai client is a dev depend
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder, small_llm):
-    workspace = make_workspace(tmp_path_factory.mktemp("serve-api"), embedder)
-    app, running = start_server(workspace, embedder=embedder, llm=small_llm, max_upload_mb=0.05)
-    yield running, workspace
-    running.stop()
+    yield from serve_sample(tmp_path_factory, embedder, small_llm, "serve-api", max_upload_mb=0.05)
 
 
 @pytest.fixture

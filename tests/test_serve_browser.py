@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from serve_helpers import QUESTION, make_workspace, start_server
+from serve_helpers import QUESTION, serve_sample
 
 from ragft.feedback.store import FeedbackStore
 
@@ -18,10 +18,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a de
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder, small_llm):
-    workspace = make_workspace(tmp_path_factory.mktemp("serve-browser"), embedder)
-    app, running = start_server(workspace, embedder=embedder, llm=small_llm)
-    yield running, workspace
-    running.stop()
+    yield from serve_sample(tmp_path_factory, embedder, small_llm, "serve-browser")
 
 
 @pytest.fixture(scope="module")

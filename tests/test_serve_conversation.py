@@ -5,7 +5,7 @@ service?") retrieves the leave policy, and every turn is stored with its convers
 from __future__ import annotations
 
 import pytest
-from serve_helpers import make_workspace, start_server
+from serve_helpers import serve_sample
 
 from ragft.feedback.store import FeedbackStore
 
@@ -18,10 +18,7 @@ TURNS = ["Who founded Brennock Ferries?", "How many days of annual leave do empl
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder, small_llm):
-    workspace = make_workspace(tmp_path_factory.mktemp("serve-conversation"), embedder)
-    app, running = start_server(workspace, embedder=embedder, llm=small_llm)
-    yield running, workspace
-    running.stop()
+    yield from serve_sample(tmp_path_factory, embedder, small_llm, "serve-conversation")
 
 
 def _converse(ask) -> list:

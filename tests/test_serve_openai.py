@@ -9,7 +9,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from serve_helpers import QUESTION, make_workspace, start_server
+from serve_helpers import QUESTION, serve_sample
 
 from ragft.feedback.store import FeedbackStore
 from ragft.workspace import Workspace
@@ -21,10 +21,7 @@ HELLO = [{"role": "user", "content": "Name three colours."}]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder, small_llm):
-    workspace = make_workspace(tmp_path_factory.mktemp("serve-openai"), embedder)
-    app, running = start_server(workspace, embedder=embedder, llm=small_llm, max_upload_mb=0.05)
-    yield running, workspace
-    running.stop()
+    yield from serve_sample(tmp_path_factory, embedder, small_llm, "serve-openai", max_upload_mb=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,21 @@ from ragft.models.registry import ModelRegistry
 pytestmark = pytest.mark.slow
 
 
-def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path, embedder):
+def _files(tmp_path, train_rows: list[dict]):
+    """A one-document corpus about funnels, ``train_rows`` to learn from and one test question."""
     corpus = tmp_path / "docs"
     corpus.mkdir()
     (corpus / "fleet.md").write_text("The Brennock ferries have bright teal funnels with a white gull.\n")
     train = tmp_path / "train.jsonl"
-    train.write_text(json.dumps({"question": "What colour are the Brennock funnels?", "answer": "Bright teal"}) + "\n")
+    train.write_text("".join(json.dumps(row) + "\n" for row in train_rows))
     test = tmp_path / "test.jsonl"
     test.write_text(json.dumps({"question": "Which bird is painted on the funnel?", "answer": "A white gull"}) + "\n")
+    return corpus, train, test
+
+
+def test_study_trains_once_and_scores_the_finetuned_variant(tmp_path, embedder):
+    corpus, train, test = _files(tmp_path, [{"question": "What colour are the Brennock funnels?",
+                                              "answer": "Bright teal"}])
     config = StudyConfig.model_validate({
         "name": "ft", "corpus": str(corpus), "test": {"path": str(test)}, "train": {"path": str(train)},
         "models": {"small": {"model": "builtin:smollm2-135m", "max_new_tokens": 8}},
@@ -59,15 +66,9 @@ def test_a_study_trains_a_preference_method_through_the_same_table(tmp_path, emb
     """``method: dpo`` in a study: the gold answer is preferred over the base model's own wrong
     answer to each train question; the version is registered as DPO and scored; the caller's
     config is left as given (the run works on its own copy)."""
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "fleet.md").write_text("The Brennock ferries have bright teal funnels with a white gull.\n")
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(row) + "\n" for row in [
+    corpus, train, test = _files(tmp_path, [
         {"question": "What colour are the Brennock funnels?", "answer": "Bright teal"},
-        {"question": "What code does the hazardous goods form have?", "answer": "Form DG-7"}]))
-    test = tmp_path / "test.jsonl"
-    test.write_text(json.dumps({"question": "Which bird is painted on the funnel?", "answer": "A white gull"}) + "\n")
+        {"question": "What code does the hazardous goods form have?", "answer": "Form DG-7"}])
     config = StudyConfig.model_validate({
         "name": "pref", "corpus": str(corpus), "test": {"path": str(test)}, "train": {"path": str(train)},
         "models": {"small": {"model": "builtin:smollm2-135m", "max_new_tokens": 8}},
