@@ -11,6 +11,7 @@ mean token F1 against the gold answers, so the guards are seen not to cost quali
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -27,16 +28,25 @@ from ragft.serve.engine import Engine  # noqa: E402
 from ragft.workspace import Workspace, ingest  # noqa: E402
 
 
-def loops(text: str) -> bool:
-    """A repeated (non-empty) line or sentence, or an 8-word run that occurs twice."""
+def repeated_line(text: str) -> bool:
+    """A (non-empty) line or sentence that repeats an earlier one: the loops users see."""
     parts = [p.strip().lower().rstrip(".!?;:, ") for p in re.split(r"(?<=[.!?])\s+|\n+", text)]
     parts = [p for p in parts if p]
+    return len(parts) != len(set(parts))
+
+
+def repeated_run(text: str) -> bool:
+    """Any 8-word run (case-folded) that occurs twice — a stricter count, catching echoed phrases too."""
     words = text.lower().split()
     runs = [tuple(words[i:i + 8]) for i in range(max(len(words) - 7, 0))]
-    return len(parts) != len(set(parts)) or len(runs) != len(set(runs))
+    return len(runs) != len(set(runs))
 
 
-def run(engine: Engine, questions, guards: bool) -> tuple[int, float, float, list[str]]:
+def loops(text: str) -> bool:
+    return repeated_line(text) or repeated_run(text)
+
+
+def run(engine: Engine, questions, guards: bool) -> tuple[float, float, list[str]]:
     import ragft.models.llm as llm_module
 
     saved = (llm_module.trim_repetition, llm_module.repeat_stop)
@@ -52,8 +62,7 @@ def run(engine: Engine, questions, guards: bool) -> tuple[int, float, float, lis
         llm_module.trim_repetition, llm_module.repeat_stop = saved
     f1 = ANSWER_METRICS["token_f1"]
     texts = [a.text for a in answers]
-    return sum(map(loops, texts)), sum(f1(t, q.answers) for t, q in zip(texts, questions)) / len(questions), \
-        seconds, texts
+    return sum(f1(t, q.answers) for t, q in zip(texts, questions)) / len(questions), seconds, texts
 
 
 def _never():
@@ -71,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=65)
     parser.add_argument("--without-guards-too", action="store_true")
+    parser.add_argument("--dump", type=Path, help="write every answer to this JSON file")
     args = parser.parse_args()
     questions = load_qa_file(sample_qa_path("test"))[:args.n]
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,12 +91,17 @@ def main() -> None:
         print(f"{len(questions)} questions, {engine.config.llm.model}, max_new_tokens "
               f"{engine.config.llm.max_new_tokens}, {engine.config.retrieval.mode} top {engine.config.retrieval.top_k}",
               file=sys.stderr)
+        dumped = {}
         for guards in ([False, True] if args.without_guards_too else [True]):
-            looping, f1, seconds, texts = run(engine, questions, guards)
-            print(f"guards={'on ' if guards else 'off'}  looping answers {looping}/{len(questions)}  "
-                  f"token F1 {f1:.3f}  {seconds:.0f} s")
+            f1, seconds, texts = run(engine, questions, guards)
+            lines, runs = sum(map(repeated_line, texts)), sum(map(repeated_run, texts))
+            print(f"guards={'on ' if guards else 'off'}  repeated line/sentence {lines}/{len(questions)}  "
+                  f"repeated 8-word run {runs}/{len(questions)}  token F1 {f1:.3f}  {seconds:.0f} s")
             for text in [t for t in texts if loops(t)][:3]:
                 print(f"    e.g. {text[:100]!r}")
+            dumped["on" if guards else "off"] = texts
+        if args.dump:
+            args.dump.write_text(json.dumps(dumped, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,17 @@ import re
 import threading
 
 LOOP_TOKENS = 8  # a generated run of this many tokens seen before means the answer is looping
+LOOP_WORDS = 8  # the text is cut where a run of this many words echoes an earlier one
+_ENDING_JOIN = re.compile(r"[\s,;]+(and|or|but|so|then)$", re.I)  # "…, and" left where an echo was cut
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD_LOOP = re.compile(r"\b((?:\S+\s+){0,4}?\S+)(?:[\s,;]+\1\b){2,}", re.I)
 
 
 def trim_repetition(text: str) -> str:
-    """``text`` up to the first sentence (or line) that repeats an earlier one, and with a phrase
-    repeated three or more times in a row kept once."""
-    text = _WORD_LOOP.sub(r"\1", text)
+    """``text`` up to the first sentence (or line) that repeats an earlier one, or the first run of
+    ``LOOP_WORDS`` words that echoes an earlier one, with a phrase repeated three or more times in
+    a row kept once."""
+    text = _cut_echo(_WORD_LOOP.sub(r"\1", text))
     seen: set[str] = set()
     kept: list[str] = []
     position = 0
@@ -40,6 +43,20 @@ def trim_repetition(text: str) -> str:
         kept.append(text[position:match.end() if match else len(text)])
         position = match.end() if match else len(text)
     return "".join(kept).strip()
+
+
+def _cut_echo(text: str, size: int = 0) -> str:
+    """``text`` before the first run of words (case-folded) that already occurred: a loop that
+    restarts mid-sentence ("…, and the Board approved the launch of a tender for")."""
+    size = size or LOOP_WORDS
+    words = list(re.finditer(r"\S+", text))
+    seen: set[tuple[str, ...]] = set()
+    for start in range(len(words) - size + 1):
+        run = tuple(w.group().lower().strip(".,;:!?\"'()") for w in words[start:start + size])
+        if run in seen:
+            return _ENDING_JOIN.sub("", text[:words[start].start()].rstrip(" ,;:-—\n"))
+        seen.add(run)
+    return text
 
 
 def is_looping(tokens: list[int], window: int = LOOP_TOKENS) -> bool:
