@@ -16,7 +16,6 @@ Text conventions (the chunkers rely on them):
 from __future__ import annotations
 
 import re
-import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +45,9 @@ SUPPORTED_EXTENSIONS = tuple(FORMATS)
 # A decoded text file with more than this share of control characters is treated as binary.
 # Real prose has essentially none besides tab/newline; random bytes have about 12 %.
 MAX_CONTROL_CHAR_SHARE = 0.05
+# Unicode category Cc (C0 and C1 controls and DEL) less tab, newline, carriage return, form feed;
+# a regex counts them ~20× faster than a per-character unicodedata loop (1.1 s per 10 MB).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 class LoadError(RagftError):
@@ -122,7 +124,7 @@ def _decode_or_fail(data: bytes, encoding: str, path: Path) -> str:
 
 def _reject_binary_looking_text(text: str, path: Path) -> None:
     """Catch binary files without NUL bytes that still decoded as cp1252 or UTF-8."""
-    controls = sum(1 for ch in text if ch not in "\t\n\r\f" and unicodedata.category(ch) == "Cc")
+    controls = len(_CONTROL_CHARS.findall(text))
     if controls > MAX_CONTROL_CHAR_SHARE * len(text):
         raise LoadError(
             path,
