@@ -142,8 +142,9 @@ def _read_text_file(path: Path) -> tuple[str, dict]:
 
 
 def _first_markdown_heading(text: str) -> str | None:
-    match = re.search(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", text, flags=re.MULTILINE)
-    return match.group(1).strip() if match else None
+    # Closing "#"s stripped in code, not by a lazy "(.+?)[ \t#]*$" (O(n²) on a long line).
+    match = re.search(r"^#{1,6}[ \t]+(.+)$", text, flags=re.MULTILINE)
+    return (match.group(1).rstrip(" \t#") or match.group(1)[:1]).strip() if match else None
 
 
 def _load_markdown(path: Path) -> tuple[str, dict]:

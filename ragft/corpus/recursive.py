@@ -15,7 +15,9 @@ from ragft.corpus.chunk_base import (
 from ragft.corpus.sentences import BLANK_LINE, LINE_BREAK, sentences_in
 from ragft.types import Chunk, Document
 
-_HEADING_LINE = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t#]*")
+# The closing "#"s and blanks are stripped off the title in code (heading_title): a lazy
+# "(.+?)[ \t#]*" re-scans every run of blanks or "#"s, O(n²) on a long line.
+_HEADING_LINE = re.compile(r"(#{1,6})[ \t]+(.+)")
 _CODE_FENCE = re.compile(r"(```|~~~)")
 _WORD = re.compile(r"\S+")
 
@@ -35,9 +37,15 @@ def markdown_headings(text: str) -> list[Heading]:
         if _CODE_FENCE.match(stripped):
             in_fence = not in_fence
         elif not in_fence and (match := _HEADING_LINE.fullmatch(stripped)):
-            headings.append(Heading(offset, len(match.group(1)), match.group(2)))
+            headings.append(Heading(offset, len(match.group(1)), heading_title(match.group(2))))
         offset += len(line) + 1
     return headings
+
+
+def heading_title(rest: str) -> str:
+    """A heading's title from the text after its "#"s and blank: without closing "#"s and
+    blanks (``## Leave ##`` → ``Leave``), but never empty (``# #`` → ``#``)."""
+    return rest.rstrip(" \t#") or rest[:1]
 
 
 def heading_paths(headings: list[Heading]) -> list[str]:
