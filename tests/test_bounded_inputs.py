@@ -62,7 +62,7 @@ def test_limit_is_per_format(tmp_path, monkeypatch) -> None:
 
 def test_defaults_are_documented_sizes() -> None:
     limits = INPUT_LIMITS.max_file_bytes
-    assert limits["text"] == limits["markdown"] == 50 * MB and limits["html"] == 20 * MB
+    assert limits["text"] == limits["markdown"] == 50 * MB and limits["html"] == 10 * MB
     assert limits["pdf"] == limits["docx"] == 200 * MB
 
 
