@@ -34,6 +34,7 @@ from ragft.corpus.formats import (
     LoadError,
     normalise_newlines,
 )
+from ragft.corpus.limits import check_input_size
 from ragft.types import Document
 
 # ---------------------------------------------------------------------------------------------
@@ -45,13 +46,15 @@ def load_document(path: Path, root: Path | None = None) -> Document:
     """Load one file as a Document.
 
     ``doc_id`` is the path relative to ``root`` with forward slashes (the file name when
-    ``root`` is None). Raises :class:`LoadError` for any file that cannot be loaded.
+    ``root`` is None). Raises :class:`LoadError` for any file that cannot be loaded, including
+    one over the size limits in :mod:`ragft.corpus.limits`.
     """
     path = Path(path)
     stat = _stat_regular_file(path)
     doc_format = _format_of(path)
     if stat.st_size == 0:
         raise LoadError(path, "is empty (0 bytes)", "add content or remove it", category="empty file")
+    check_input_size(path, doc_format, stat.st_size)  # before reading or decompressing anything
     try:
         text, metadata = EXTRACTORS[doc_format](path)
     except OSError as exc:

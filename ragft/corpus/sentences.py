@@ -8,7 +8,10 @@ import re
 from ragft.corpus.chunk_base import Span, non_empty_trimmed, pieces_between
 
 # Terminal punctuation, any closing quotes/brackets, then whitespace or the end of the text.
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)")
+# A match only starts at the first mark of a run and never backtracks (backtracking could only
+# end the match before a mark or quote, never before whitespace), so a run of n marks costs
+# O(n), not O(n²): "a" + 40,000 dots + "b" took 27 s with a plain [.!?]+.
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s|$)")
 LINE_BREAK = re.compile(r"\n")
 BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 _DOTTED_ACRONYM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # e.g, i.e, U.S, a.m (final dot cut)
