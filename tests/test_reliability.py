@@ -115,7 +115,7 @@ def test_a_killed_ingest_resumes_reusing_the_embeddings_it_had_finished(tmp_path
 @pytest.mark.slow
 def test_sigterm_stops_a_generating_server_within_seconds(tmp_path):
     """A server busy writing a long (non-streamed) answer exits within 5 s of SIGTERM, and the
-    generation in flight is told to stop at its next token (``ragft.models.loops.abort_generation``)."""
+    generation in flight is told to stop at its next token (``ModelWorker.shutdown``)."""
     import signal
     import socket
     import subprocess

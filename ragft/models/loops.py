@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LOOP_TOKENS = 8  # a generated run of this many tokens seen before means the answer is looping
 LOOP_WORDS = 8  # the text is cut where a run of this many words echoes an earlier one
@@ -67,27 +70,35 @@ def is_looping(tokens: list[int], window: int = LOOP_TOKENS) -> bool:
     return any(tokens[start:start + window] == tail for start in range(len(tokens) - window))
 
 
-_ABORT = threading.Event()  # set when the server shuts down: generations in flight stop at their next token
+_DEADLINE = threading.local()  # per thread: when (monotonic s) and on what signal its job must stop generating
 
 
-def abort_generation() -> None:
-    """Stop every generation in this process at its next token (a server shutting down)."""
-    _ABORT.set()
+@contextmanager
+def generation_deadline(seconds: float | None, cancel: threading.Event | None = None) -> Iterator[None]:
+    """Generations on this thread inside the block stop at their next token once ``seconds`` have
+    passed (a server's per-request limit; None: none) or ``cancel`` is set (a server shutting down)."""
+    previous = getattr(_DEADLINE, "limits", None)
+    _DEADLINE.limits = (None if seconds is None else time.monotonic() + seconds, cancel)
+    try:
+        yield
+    finally:
+        _DEADLINE.limits = previous
 
 
-def allow_generation() -> None:
-    _ABORT.clear()
+def _past_deadline() -> bool:
+    at, cancel = getattr(_DEADLINE, "limits", None) or (None, None)
+    return (at is not None and time.monotonic() > at) or (cancel is not None and cancel.is_set())
 
 
 def repeat_stop(prompt_width: int, window: int = LOOP_TOKENS):
     """A transformers stopping criterion: True for rows whose generated tokens started looping,
-    and for every row once ``abort_generation()`` was called."""
+    and for every row once this thread's deadline passed or its job was cancelled."""
     import torch
     from transformers import StoppingCriteria
 
     class RepeatStop(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
-            if _ABORT.is_set():
+            if _past_deadline():
                 return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             rows = [is_looping(row[prompt_width:].tolist(), window) for row in input_ids]
             return torch.tensor(rows, dtype=torch.bool, device=input_ids.device)

@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException
 
 from ragft.errors import RagftError
 from ragft.feedback.store import FeedbackStore
-from ragft.models.loops import allow_generation
 from ragft.serve.arena_rounds import RoundBook
 from ragft.serve.engine import Engine
 from ragft.serve.routes import arena, auth, chat, dashboard, documents, feedback, openai_api
@@ -50,7 +49,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        allow_generation()  # a server started again in this process (tests, notebooks) may generate
         yield
         app.state.worker.shutdown()
         app.state.store.close()
@@ -60,7 +58,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.workspace = workspace
     app.state.store = FeedbackStore(workspace.feedback_path)
     app.state.engine = Engine(workspace, settings.max_new_tokens)
-    app.state.worker = ModelWorker(settings.max_queue)
+    app.state.worker = ModelWorker(settings.max_queue, settings.request_timeout_s)
     app.state.sessions = Sessions()
     app.state.rounds = RoundBook()
     app.state.templates = Jinja2Templates(directory=HERE / "templates")

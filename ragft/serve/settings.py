@@ -23,6 +23,7 @@ class ServeSettings:
     max_new_tokens: int | None = None  # None: the workspace's llm.max_new_tokens
     max_upload_mb: float = 20.0
     max_queue: int = 256  # model jobs waiting beyond this are answered 503 (retry), not queued forever
+    request_timeout_s: float = 120.0  # a generation stops at its next token after this long (finish: "length")
     sources_in_content: bool = True  # /v1 answers end in "Sources: [1] doc, …" (per request: ragft_sources_in_content)
     max_input_chars: int = 16_000  # a /v1 conversation longer than this is refused at once (400), never queued
     access_log: bool = True  # one line per request on stderr: client, method, path, status, seconds

@@ -47,8 +47,8 @@ async def ask(request: Request, body: ArenaRequest, engine: Engine = Depends(dep
         raise RagftError("field 'question': must not be blank")
     variant_a, variant_b = _contenders(engine)
     worker = deps.worker(request)
-    result_a = await worker.run(engine.answer, variant_a, question)
-    result_b = await worker.run(engine.answer, variant_b, question)
+    result_a = await worker.run(engine.answer, variant_a, question, lane="pages")
+    result_b = await worker.run(engine.answer, variant_b, question, lane="pages")
     round_id = request.app.state.rounds.add(Round(question, (variant_a.name, variant_b.name),
                                                   (result_a.text, result_b.text), (result_a.context, result_b.context),
                                                   (variant_a.spec_hash, variant_b.spec_hash)))

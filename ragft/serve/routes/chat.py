@@ -63,7 +63,7 @@ async def chat(request: Request, body: ChatRequest, engine: Engine = Depends(dep
     history = [Turn(t.question, t.answer) for t in body.history]
     worker_stream = deps.worker(request).stream(lambda emit: engine.answer(
         variant, question, emit=lambda text: emit(("token", text)), on_sources=lambda s: emit(("sources", s)),
-        history=history))
+        history=history), lane="pages")
 
     async def events():
         try:

@@ -32,7 +32,7 @@ async def _reindex(request: Request) -> str:
         engine.reload_index()
         return stats, notes
 
-    stats, notes = await deps.worker(request).run(work)
+    stats, notes = await deps.worker(request).run(work, lane="pages")
     text = (f"Index: {stats.chunks} chunks from {stats.documents} documents ({stats.added} new, {stats.changed} "
             f"changed, {stats.removed} removed).")
     return text + (" Skipped: " + "; ".join(notes) if notes else "")
