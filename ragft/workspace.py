@@ -92,10 +92,7 @@ class Workspace:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             lock.acquire(timeout=0)
-        except OSError as err:  # checked before any embedding is done
-            raise RagftError(f"{self.path}: cannot write the workspace here ({err.strerror or err}) — choose a "
-                             "writable folder with --workspace") from None
-        except filelock.Timeout:
+        except filelock.Timeout:  # (a TimeoutError, so an OSError: caught first)
             pid = holder.read_text().strip() if holder.exists() else "unknown"
             say(f"another ingest is writing {self.path} (pid {pid}) — waiting for it to finish")
             try:
@@ -103,6 +100,9 @@ class Workspace:
             except filelock.Timeout:
                 raise RagftError(f"{self.path}: still locked by pid {pid} after {timeout_s:.0f} s — wait for that "
                                  "ingest to finish, or stop it") from None
+        except OSError as err:  # checked before any embedding is done
+            raise RagftError(f"{self.path}: cannot write the workspace here ({err.strerror or err}) — choose a "
+                             "writable folder with --workspace") from None
         try:
             holder.write_text(str(os.getpid()))
             yield

@@ -105,7 +105,7 @@ def test_a_killed_ingest_resumes_reusing_the_embeddings_it_had_finished(tmp_path
             return embedder.embed(texts, progress=progress)
 
     _, stats = ingest(workspace, docs, WorkspaceConfig(), Counting())
-    assert stats.embedded_chunks == 10 and embedded == [2]  # the two finished slices were reused
+    assert (stats.embedded_chunks, stats.resumed_chunks) == (2, 8) and embedded == [2]  # two slices reused
     assert not (workspace.index_dir / ".embedding-checkpoint").exists()
     fresh = Workspace(tmp_path / "fresh")
     ingest(fresh, docs, WorkspaceConfig(), embedder)
@@ -205,3 +205,53 @@ def test_duplicate_documents_are_named(tmp_path, embedder):
         (docs / name).write_text("Same words." if name != "c.txt" else "Other words.", encoding="utf-8")
     _, stats = ingest(Workspace(tmp_path / "ws"), docs, WorkspaceConfig(), embedder)
     assert stats.duplicates == [("b.txt", "a.txt")] and stats.documents == 3
+
+
+@pytest.mark.slow
+def test_a_prompt_past_the_models_context_is_one_clear_error(small_llm, monkeypatch):
+    from ragft.errors import BackendError
+
+    monkeypatch.setattr(small_llm.model.config, "max_position_embeddings", 64)
+    long = [{"role": "user", "content": "ferry " * 200}]
+    with pytest.raises(BackendError, match="over builtin:smollm2-135m's context of 64 — shorten"):
+        small_llm.generate([long], max_new_tokens=8)
+    with pytest.raises(BackendError, match="context of 64"):
+        small_llm.generate_stream(long, lambda text: None, max_new_tokens=8)
+    assert small_llm.generate([[{"role": "user", "content": "Hi"}]], max_new_tokens=2)[0] is not None
+
+
+@pytest.mark.slow
+def test_kill_9_during_ingest_then_the_rerun_embeds_only_what_was_left(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(1500):
+        (docs / f"note-{n:04d}.txt").write_text(f"Note {n}: the ferry to island {n % 40} leaves at {n % 24}:00.",
+                                                  encoding="utf-8")
+    workspace = tmp_path / "ws"
+    command = [sys.executable, "-m", "ragft.cli", "ingest", str(docs), "-w", str(workspace)]
+    checkpoint = workspace / "index" / ".embedding-checkpoint"
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    try:
+        for _ in range(1200):  # until one slice of 512 chunks is saved, then kill -9
+            if checkpoint.is_dir() and len(list(checkpoint.glob("*.npy"))) >= 1:
+                break
+            if first.poll() is not None:
+                pytest.skip("the ingest finished before it could be killed")
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert not (workspace / "index" / "CURRENT").exists()
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    embedded = int(re.search(r"(\d+) chunks embedded", rerun.stdout).group(1))
+    resumed = int(re.search(r"(\d+) resumed from an interrupted ingest", rerun.stdout).group(1))
+    assert resumed >= 512 and embedded == 1500 - resumed  # the slices finished before the kill were reused

@@ -45,7 +45,8 @@ def ingest(
     console.print(
         f"Index: {stats.chunks} chunks from {stats.documents} documents "
         f"({stats.added} new, {stats.changed} changed, {stats.unchanged} unchanged, {stats.removed} removed; "
-        f"{stats.embedded_chunks} chunks embedded) in {stats.seconds:.1f} s → {ws.index_dir}"
+        f"{stats.embedded_chunks} chunks embedded"
+        f"{f', {stats.resumed_chunks} resumed from an interrupted ingest' if stats.resumed_chunks else ''}) in {stats.seconds:.1f} s → {ws.index_dir}"
     )
 
 

@@ -69,6 +69,7 @@ class IngestStats:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (document, the earlier one with its text)
+    resumed_chunks: int = 0  # vectors an interrupted ingest had already computed, reused from its checkpoint
 
 
 @dataclass
@@ -147,13 +148,15 @@ class HybridIndex:
         todo = [i for i, v in enumerate(vectors) if v is None]
         embed_started = time.perf_counter()
         texts = [chunks[i].text for i in todo]
-        fresh = (_embed_with_checkpoints(texts, embedder, checkpoint, on_progress, progress) if checkpoint is not None
-                 else _embed(texts, embedder, progress, on_progress))
+        if checkpoint is not None:
+            fresh, stats.resumed_chunks = _embed_with_checkpoints(texts, embedder, checkpoint, on_progress, progress)
+        else:
+            fresh = _embed(texts, embedder, progress, on_progress)
         stats.embed_seconds = time.perf_counter() - embed_started
         for i, vector in zip(todo, fresh):
             vectors[i] = vector
         matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dim), np.float32)
-        stats.chunks, stats.embedded_chunks = len(chunks), len(todo)
+        stats.chunks, stats.embedded_chunks = len(chunks), len(todo) - stats.resumed_chunks
         stats.seconds = time.perf_counter() - started
         return cls(chunks, matrix, manifest, embedder), stats
 
@@ -384,13 +387,13 @@ def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: Pr
 
 
 def _embed_with_checkpoints(texts: list[str], embedder: Embedder, folder: Path,
-                            on_progress: ProgressCallback | None, progress: bool = False) -> np.ndarray:
+                            on_progress: ProgressCallback | None, progress: bool = False) -> tuple[np.ndarray, int]:
     """``_embed`` slice by slice, each slice's vectors saved under the hash of (embedder, texts):
     after a crash the rerun loads the slices already done instead of embedding them again."""
     if not texts:
-        return np.zeros((0, embedder.dim), np.float32)
+        return np.zeros((0, embedder.dim), np.float32), 0
     folder.mkdir(parents=True, exist_ok=True)
-    parts = []
+    parts, reused = [], 0
     starts = range(0, len(texts), EMBED_SLICE)
     if progress and on_progress is None:  # the CLI's bar, one step per slice
         from tqdm.auto import tqdm
@@ -401,6 +404,7 @@ def _embed_with_checkpoints(texts: list[str], embedder: Embedder, folder: Path,
         saved = folder / f"{_sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
         try:
             vectors = np.load(saved)
+            reused += len(piece)
         except (OSError, ValueError):  # not there yet, or torn by the crash: embed it
             vectors = embedder.embed(piece, progress=False)
             tmp = saved.with_name(f"{saved.stem}.{os.getpid()}.tmp.npy")
@@ -409,4 +413,4 @@ def _embed_with_checkpoints(texts: list[str], embedder: Embedder, folder: Path,
         parts.append(vectors)
         if on_progress is not None:
             on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
-    return np.vstack(parts)
+    return np.vstack(parts), reused

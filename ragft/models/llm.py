@@ -97,6 +97,19 @@ class TransformersLLM:
             ) from None
         return model, tokenizer
 
+    @property
+    def context_window(self) -> int | None:
+        """Tokens the model can attend to (prompt + answer), from its config; None when unknown."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def _check_fits(self, prompt_tokens: int, max_new_tokens: int) -> None:
+        """A clear error instead of a model run past its context (slow, then garbage or a crash)."""
+        window = self.context_window
+        if window and prompt_tokens + max_new_tokens > window:
+            raise BackendError(f"the prompt has {prompt_tokens:,} tokens and the answer may take {max_new_tokens:,}: "
+                               f"over {self.config.model}'s context of {window:,} — shorten the question or "
+                               "history, or retrieve fewer/shorter passages (retrieval.top_k, the chunker's size)")
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -137,6 +150,7 @@ class TransformersLLM:
         import torch
 
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        self._check_fits(int(encoded["attention_mask"].sum(dim=1).max()), max_new_tokens)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         sampling = dict(sampling)
         follower = _FinishedRows(encoded["input_ids"].shape[1], self._stop_ids()) if generation_hook() else None
@@ -212,6 +226,7 @@ class TransformersLLM:
         max_new_tokens = max_new_tokens or self.config.max_new_tokens
         sampling = self._sampling(temperature, top_p, seed, stop)
         encoded = self.tokenizer([self.render(conversation)], return_tensors="pt", add_special_tokens=False)
+        self._check_fits(int(encoded["input_ids"].shape[1]), max_new_tokens)
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         started = time.perf_counter()
         with torch.inference_mode():
