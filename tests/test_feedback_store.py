@@ -99,18 +99,19 @@ def test_preference_pairs_from_every_source_and_never_identical(store):
 
 
 def test_concurrent_writers_lose_nothing(store):
+    """50 writers at once (as many browser tabs), 8 interactions each with a vote and a rating."""
     errors = []
 
     def client(n):
         try:
-            for i in range(25):
+            for i in range(8):
                 iid = store.record_interaction(f"q{n}-{i}", "a")
                 store.vote(iid, "up" if i % 2 else "down")
                 store.rate(iid, 1 + i % 5)
         except Exception as err:  # pragma: no cover — reported below
             errors.append(err)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(50)]
     for t in threads:
         t.start()
     for t in threads:
