@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from ragft.errors import RagftError
+from ragft.index import bm25 as lexical
+from ragft.index.versions import fsync_tree, remove_stale_versions
 from ragft.models.embedder import Embedder
 from ragft.persist import atomic_write_text
 from ragft.types import Chunk, Document, Hit
@@ -91,7 +93,7 @@ class HybridIndex:
         self.embeddings = embeddings
         self.manifest = manifest
         self.embedder = embedder
-        self._bm25 = _build_bm25([c.text for c in chunks]) if chunks else None
+        self._bm25 = lexical.build([c.text for c in chunks]) if chunks else None
         self._rows_by_doc: dict[str, np.ndarray] = {}
         for row, chunk in enumerate(chunks):
             self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)  # type: ignore[arg-type]
@@ -175,7 +177,7 @@ class HybridIndex:
                              "fix the folder's permissions and re-run; the previous index is intact") from None
         staging.rename(directory / version)
         atomic_write_text(directory / "CURRENT", version)
-        _remove_stale_versions(directory, keep=version)
+        remove_stale_versions(directory, keep=version)
         return directory / version
 
     def _write_version(self, staging: Path) -> None:
@@ -185,7 +187,7 @@ class HybridIndex:
             for chunk in self.chunks:
                 out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
         np.save(staging / "embeddings.npy", self.embeddings)
-        _fsync_folder(staging)
+        fsync_tree(staging)
 
     @classmethod
     def load(cls, directory: Path, embedder: Embedder | None = None) -> HybridIndex:
@@ -253,11 +255,7 @@ class HybridIndex:
         return self.embeddings @ self.embedder.embed([query])[0]
 
     def bm25_scores(self, query: str) -> np.ndarray:
-        tokens = _bm25_tokens([query], return_ids=False)[0]
-        known = [t for t in tokens if t in self._bm25.vocab_dict]
-        if not known:
-            return np.zeros(len(self.chunks), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        return lexical.scores(self._bm25, query, len(self.chunks))
 
     def _dense_ranking(self, query, allowed, depth) -> list[tuple[int, float]]:
         return _top(self.dense_scores(query), allowed, depth)
@@ -303,26 +301,6 @@ def _top(scores: np.ndarray, allowed: np.ndarray | None, depth: int) -> list[tup
     return [(int(r), float(scores[r])) for r in top if np.isfinite(scores[r])]
 
 
-def _build_bm25(texts: list[str]):
-    import bm25s
-
-    retriever = bm25s.BM25()
-    retriever.index(_bm25_tokens(texts), show_progress=False)
-    return retriever
-
-
-def _bm25_tokens(texts: list[str], return_ids: bool = True):
-    """English stop words removed and Snowball-stemmed, so "terminating" matches "terminate"."""
-    import bm25s
-    import Stemmer
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER.setdefault("en", Stemmer.Stemmer("english")),
-                          show_progress=False, return_ids=return_ids)
-
-
-_STEMMER: dict = {}  # PyStemmer objects are cheap but not free; one per process
-
-
 def _compatible(previous: HybridIndex | None, embedder: Embedder, chunker_config: dict) -> bool:
     return (previous is not None and previous.manifest.embedder == embedder.name
             and previous.manifest.chunker == chunker_config)
@@ -334,43 +312,11 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _fsync_folder(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
-_PARTIAL_GRACE_SECONDS = 3600
 LOAD_ATTEMPTS = 20  # a reader re-reads CURRENT this often when a writer swaps versions under it
 
 
 class _VersionVanished(Exception):
     """The version a reader opened was replaced and removed while it was being read."""
-
-
-def _remove_stale_versions(directory: Path, keep: str) -> None:
-    """Delete superseded versions and abandoned half-written ones, but not another process's
-    save in progress (studies run side by side can share an index)."""
-    for path in directory.iterdir():
-        if not (path.is_dir() and path.name.startswith("v-") and path.name != keep):
-            continue
-        if path.name.endswith(".partial") and _written_by_another_live_process(path):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _written_by_another_live_process(partial: Path) -> bool:
-    """A recent staging folder whose writer (its pid is part of the name) is still running."""
-    try:
-        pid = int(partial.name.split("-")[3])
-        if pid == os.getpid() or time.time() - partial.stat().st_mtime > _PARTIAL_GRACE_SECONDS:
-            return False
-        os.kill(pid, 0)  # signal 0 only checks that the process exists
-    except PermissionError:
-        return True  # it exists, under another user
-    except (ValueError, IndexError, OSError):
-        return False
-    return True
 
 
 def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: ProgressCallback | None) -> np.ndarray:
