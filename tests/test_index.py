@@ -172,3 +172,61 @@ def test_missing_or_broken_index_is_a_clear_error(embedder, tmp_path):
     (live / "embeddings.npy").write_bytes(b"not numpy")
     with pytest.raises(RagftError, match="cannot be read .* re-run `ragft ingest`"):
         HybridIndex.load(tmp_path / "index", embedder)
+
+
+QUERIES = ["When does the ferry depart from Port Alda?", "QX-7731", "badge lost", "lunch hours in the canteen",
+           "How much holiday time do workers get each year?", "unused leave carries over", "the of and",
+           "zeppelin", "Bicycles travel free"]
+
+
+def _results(index, mode, doc_ids=None):
+    return [[(h.chunk.chunk_id, h.score, h.rank) for h in index.search(q, k=4, mode=mode, doc_ids=doc_ids)]
+            for q in QUERIES]
+
+
+def _assert_same_search(built, loaded):
+    for mode in ("bm25", "hybrid", "dense"):
+        for doc_ids in (None, ["security.md", "leave.txt"]):
+            assert _results(loaded, mode, doc_ids) == _results(built, mode, doc_ids), (mode, doc_ids)
+
+
+def test_a_loaded_index_uses_the_saved_bm25_and_searches_exactly_like_the_built_one(embedder, tmp_path, monkeypatch):
+    from ragft.index import bm25
+
+    index, _ = build(embedder)
+    live = index.save(tmp_path / "index")
+    assert (live / "bm25" / bm25.STAMP).is_file()
+
+    def no_rebuild(texts):
+        raise AssertionError("opening a saved index rebuilt BM25")
+
+    monkeypatch.setattr(bm25, "build", no_rebuild)
+    loaded = HybridIndex.load(tmp_path / "index", embedder)
+    assert isinstance(loaded.embeddings, np.memmap)  # mapped, not read
+    _assert_same_search(index, loaded)
+
+
+@pytest.mark.parametrize("damage", ["no bm25 folder", "another tokenizer", "another chunk count", "torn file"])
+def test_a_version_without_a_usable_saved_bm25_rebuilds_it_and_searches_the_same(embedder, tmp_path, damage):
+    """Versions saved by an older ragft have no bm25/ folder; a changed tokenizer must not reuse one."""
+    import json
+    import shutil
+
+    from ragft.index import bm25
+
+    index, _ = build(embedder)
+    live = index.save(tmp_path / "index")
+    stamp = live / "bm25" / bm25.STAMP
+    if damage == "no bm25 folder":
+        shutil.rmtree(live / "bm25")
+    elif damage == "another tokenizer":
+        stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "tokenizer": "whitespace"}))
+    elif damage == "another chunk count":
+        stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "num_docs": 3}))
+    else:
+        (live / "bm25" / "params.index.json").write_text("{not json")
+    loaded = HybridIndex.load(tmp_path / "index", embedder)
+    _assert_same_search(index, loaded)
+    # Saving what was loaded writes a complete version again.
+    again = loaded.save(tmp_path / "index")
+    assert bm25.load(again, len(index.chunks)) is not None

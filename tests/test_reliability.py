@@ -255,3 +255,20 @@ def test_kill_9_during_ingest_then_the_rerun_embeds_only_what_was_left(tmp_path)
     embedded = int(re.search(r"(\d+) chunks embedded", rerun.stdout).group(1))
     resumed = int(re.search(r"(\d+) resumed from an interrupted ingest", rerun.stdout).group(1))
     assert resumed >= 512 and embedded == 1500 - resumed  # the slices finished before the kill were reused
+
+
+def test_an_open_index_keeps_searching_after_writers_delete_its_version(tmp_path):
+    """A loaded index maps its vectors and BM25 files; the next saves unlink them (POSIX keeps the
+    mapped data until the reader drops it), so a server answering from it is unaffected."""
+    folder = tmp_path / "index"
+    _tiny_index(50, 1).save(folder)
+    reader = HybridIndex.load(folder)
+    opened = (folder / "CURRENT").read_text()
+    before = [(h.chunk.chunk_id, h.score) for h in reader.search("version text 7", k=5, mode="bm25")]
+    vectors = np.array(reader.embeddings)
+    for tag in (2, 3):
+        _tiny_index(50, tag).save(folder)
+    assert not (folder / opened).exists()
+    assert [(h.chunk.chunk_id, h.score) for h in reader.search("version text 7", k=5, mode="bm25")] == before
+    np.testing.assert_array_equal(reader.embeddings, vectors)
+    assert HybridIndex.load(folder).chunks[0].text == "version 3 text 0"

@@ -8,14 +8,17 @@ On disk an index is a folder::
         manifest.json     embedder, chunker, per-document content hashes and chunk ids
         chunks.jsonl      one Chunk per line, in row order
         embeddings.npy    float32 unit vectors, one row per chunk
+        bm25/             the BM25 model over chunks.jsonl, built (see ragft.index.bm25)
 
 A write builds a complete new version folder, then swaps ``CURRENT`` with ``os.replace``
 (atomic on POSIX and Windows). An interrupted ingest therefore leaves the previous version
 live and intact; stale version folders are removed after a successful swap.
 
 Dense search is an exact dot product in NumPy: exact, dependency-free and fast enough for
-hundreds of thousands of chunks on a laptop. BM25 (bm25s) is rebuilt from ``chunks.jsonl`` on
-load: it takes milliseconds per thousand chunks and keeps one source of truth on disk.
+hundreds of thousands of chunks on a laptop. Opening an index does no per-chunk BM25 work: the
+saved BM25 and the vectors are memory-mapped (a writer never rewrites a version in place, it
+writes a new folder and unlinks the old one, which an open map outlives on POSIX). A version
+saved before ``bm25/`` existed still loads, its BM25 rebuilt from ``chunks.jsonl`` as then.
 """
 
 from __future__ import annotations
@@ -86,14 +89,16 @@ class Manifest:
 class HybridIndex:
     """Chunks with their embeddings and a BM25 model; searched densely, lexically or both."""
 
-    def __init__(self, chunks: list[Chunk], embeddings: np.ndarray, manifest: Manifest, embedder: Embedder | None):
+    def __init__(self, chunks: list[Chunk], embeddings: np.ndarray, manifest: Manifest, embedder: Embedder | None,
+                 bm25=None):
+        """``bm25``: the bm25s model over exactly these chunks (a loaded one); built here when None."""
         if len(chunks) != len(embeddings):
             raise RagftError(f"index is inconsistent: {len(chunks)} chunks but {len(embeddings)} vectors — re-ingest")
         self.chunks = chunks
         self.embeddings = embeddings
         self.manifest = manifest
         self.embedder = embedder
-        self._bm25 = lexical.build([c.text for c in chunks]) if chunks else None
+        self._bm25 = bm25 if bm25 is not None or not chunks else lexical.build([c.text for c in chunks])
         self._rows_by_doc: dict[str, np.ndarray] = {}
         for row, chunk in enumerate(chunks):
             self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)  # type: ignore[arg-type]
@@ -187,6 +192,8 @@ class HybridIndex:
             for chunk in self.chunks:
                 out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
         np.save(staging / "embeddings.npy", self.embeddings)
+        if self._bm25 is not None:
+            lexical.save(self._bm25, staging)
         fsync_tree(staging)
 
     @classmethod
@@ -211,7 +218,8 @@ class HybridIndex:
             manifest = Manifest(**json.loads((live / "manifest.json").read_text(encoding="utf-8")))
             with open(live / "chunks.jsonl", encoding="utf-8") as lines:
                 chunks = [Chunk(**json.loads(line)) for line in lines if line.strip()]
-            embeddings = np.load(live / "embeddings.npy")
+            embeddings = np.load(live / "embeddings.npy", mmap_mode="r")
+            bm25 = lexical.load(live, len(chunks)) if chunks else None
         except FileNotFoundError as err:
             if not last_try and pointer.read_text(encoding="utf-8").strip() != live.name:
                 raise _VersionVanished from None  # replaced while reading: read the new one
@@ -224,7 +232,7 @@ class HybridIndex:
         if embedder is not None and embedder.name != manifest.embedder:
             raise RagftError(f"{live}: built with embedder {manifest.embedder!r} but {embedder.name!r} is "
                              "configured — re-ingest, or configure the same embedder")
-        return cls(chunks, embeddings, manifest, embedder)
+        return cls(chunks, embeddings, manifest, embedder, bm25=bm25)
 
     # ----------------------------------------------------------------- search
     def search(self, query: str, k: int = 5, mode: str = "hybrid", dense_weight: float = 1.0,

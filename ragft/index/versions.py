@@ -1,5 +1,7 @@
 """Housekeeping of an index's version folders: a staged version made durable before it goes live,
-superseded and abandoned versions removed after."""
+superseded and abandoned versions removed after. Readers are never disturbed by the removal: they
+either finished reading, or hold memory maps, which outlive the unlinked files on POSIX (on
+Windows the removal of a mapped file fails, is ignored, and the next save retries it)."""
 
 from __future__ import annotations
 
