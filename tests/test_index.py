@@ -206,7 +206,8 @@ def test_a_loaded_index_uses_the_saved_bm25_and_searches_exactly_like_the_built_
     _assert_same_search(index, loaded)
 
 
-@pytest.mark.parametrize("damage", ["no bm25 folder", "another tokenizer", "another chunk count", "torn file"])
+@pytest.mark.parametrize("damage", ["no bm25 folder", "another tokenizer", "another chunk count", "torn file",
+                                    "missing array"])
 def test_a_version_without_a_usable_saved_bm25_rebuilds_it_and_searches_the_same(embedder, tmp_path, damage):
     """Versions saved by an older ragft have no bm25/ folder; a changed tokenizer must not reuse one."""
     import json
@@ -223,8 +224,10 @@ def test_a_version_without_a_usable_saved_bm25_rebuilds_it_and_searches_the_same
         stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "tokenizer": "whitespace"}))
     elif damage == "another chunk count":
         stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "num_docs": 3}))
-    else:
+    elif damage == "torn file":
         (live / "bm25" / "params.index.json").write_text("{not json")
+    else:
+        (live / "bm25" / "data.csc.index.npy").unlink()
     loaded = HybridIndex.load(tmp_path / "index", embedder)
     _assert_same_search(index, loaded)
     # Saving what was loaded writes a complete version again.

@@ -73,17 +73,12 @@ def load(version: Path, n_docs: int, mmap: bool = True):
     folder = version / FOLDER
     try:
         stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if (version / "manifest.json").is_file():
-            return None  # saved before BM25 was persisted
-        raise
-    except ValueError:
-        return None
-    if not isinstance(stamp, dict) or stamp.get("tokenizer") != TOKENIZER or stamp.get("num_docs") != n_docs:
-        return None
-    try:
+        if not isinstance(stamp, dict) or stamp.get("tokenizer") != TOKENIZER or stamp.get("num_docs") != n_docs:
+            return None
         retriever = bm25s.BM25.load(folder, mmap=mmap, show_progress=False)
     except FileNotFoundError:
+        if (version / "manifest.json").is_file():
+            return None  # saved before BM25 was persisted (or a file of it deleted by hand)
         raise
     except (OSError, ValueError, TypeError, KeyError):  # torn, or written by an incompatible bm25s
         return None
