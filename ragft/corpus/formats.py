@@ -280,12 +280,7 @@ def _load_docx(path: Path) -> tuple[str, dict]:
         blocks = [_docx_block_text(block) for block in word_doc.iter_inner_content()]
         core_title = word_doc.core_properties.title
     except (OpcError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
-        raise LoadError(
-            path,
-            f"is not a valid Word .docx file ({exc})",
-            "open and re-save it in Word/LibreOffice as .docx (old .doc files must be converted)",
-            category="corrupt DOCX",
-        ) from None
+        raise not_a_docx(path, exc) from None
     text = "\n\n".join(block for block in blocks if block)
     title = _first_markdown_heading(text) or (core_title or "").strip() or None
     return text, {"title": title}
@@ -337,3 +332,10 @@ EXTRACTORS: dict[str, Callable[[Path], tuple[str, dict]]] = {
     "pdf": _load_pdf,
     "docx": _load_docx,
 }
+
+
+def not_a_docx(path: Path, problem: Exception) -> LoadError:
+    """The one message for a file that is not a readable .docx (the reader and the size check)."""
+    return LoadError(path, f"is not a valid Word .docx file ({problem})",
+                     "open and re-save it in Word/LibreOffice as .docx (old .doc files must be converted)",
+                     category="corrupt DOCX")

@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragft.corpus.formats import LoadError
+from ragft.corpus.formats import LoadError, not_a_docx
 
 MB = 1024 * 1024
 
@@ -69,12 +69,7 @@ def check_docx_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             parts = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise LoadError(
-            path,
-            f"is not a valid Word .docx file ({exc})",
-            "open and re-save it in Word/LibreOffice as .docx (old .doc files must be converted)",
-            category="corrupt DOCX",
-        ) from None
+        raise not_a_docx(path, exc) from None
     limits = INPUT_LIMITS
     for part in parts:
         ratio = part.file_size / max(part.compress_size, 1)
