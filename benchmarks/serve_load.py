@@ -81,7 +81,7 @@ async def warm_up(base: str, n: int) -> list[int]:
     async with httpx.AsyncClient(base_url=base, timeout=300) as client:
         for i in range(n):
             reply = await client.post("/v1/chat/completions", json={
-                "model": "rag/base", "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]})
+                "model": "rag.base", "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]})
             reply.raise_for_status()
             ids.append(reply.json()["ragft"]["interaction_id"])
     return ids
@@ -98,7 +98,7 @@ async def client_loop(base: str, deadline: float, interaction_ids: list[int], ch
             if rng.random() < chat_share:
                 kind = "chat"
                 reply = await client.post("/v1/chat/completions", json={
-                    "model": rng.choice(["rag/base", "closed-book/base"]),
+                    "model": rng.choice(["rag.base", "closed-book.base"]),
                     "messages": [{"role": "user", "content": rng.choice(QUESTIONS)}]})
             else:
                 kind = rng.choice(["votes", "ratings", "edits"])

@@ -75,7 +75,7 @@ def take_screenshots(base: str, out: Path) -> list[Path]:
         page.set_default_timeout(600_000)
 
         page.goto(f"{base}/chat")
-        page.select_option("#variant", "rag/base")
+        page.select_option("#variant", "rag.base")
         page.fill("#question", "Who approves travel claims?")
         page.click("#ask")
         card = page.locator("article.answer[data-interaction]")
