@@ -21,7 +21,9 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from ragft.config import ChunkerConfig, EmbedderConfig, LLMConfig, _Strict, load_yaml_model, save_yaml_model
+from ragft.config import (
+    ChunkerConfig, EmbedderConfig, LLMConfig, WorkspaceConfig, _Strict, load_yaml_model, save_yaml_model,
+)
 from ragft.errors import RagftError
 from ragft.index.store import HybridIndex
 from ragft.models.registry import ModelRegistry, resolve_llm_config
@@ -85,6 +87,16 @@ def promote_generator(workspace: Workspace, old_model: str, new_llm: LLMConfig, 
         history = [*deployment.history, f"{time.strftime('%Y-%m-%d %H:%M')} {note}: {', '.join(changed)}"]
         save_deployment(workspace, deployment.model_copy(update={"variants": variants, "history": history}))
     return changed
+
+
+def workspace_spec(config: WorkspaceConfig, pipeline: str, llm: LLMConfig, version=None) -> VariantSpec:
+    """The workspace's own variants, served when nothing (or besides what) is deployed:
+    ``rag.<model>`` — naive RAG with the workspace's settings — and ``closed-book.<model>``, for
+    the configured model (``base``) or a registry ``version``."""
+    return VariantSpec(name=f"{pipeline}.{version.name if version else 'base'}",
+                       type="rag" if pipeline == "rag" else "closed_book", llm=llm,
+                       model_version=version.identity if version else None, embedder=config.embedder,
+                       chunker=config.chunker, retrieval=config.retrieval)
 
 
 def deployment_stamp(workspace: Workspace) -> float:
@@ -155,10 +167,14 @@ class WorkspaceModels:
         self._indexes.clear()
         self._answerers.clear()
 
+    @property
+    def resources(self) -> AnswerResources:
+        """What ``build_answerer`` loads through: this workspace's models, indexes and cache."""
+        return AnswerResources(embedder_for=self.embedder_for, llm_for=self.llm_for, index_for=self.index_for,
+                               cache_dir=self.workspace.cache_dir)
+
     def answerer(self, spec: VariantSpec):
         key = f"{spec.key()}:{spec.name}"
         if key not in self._answerers:
-            resources = AnswerResources(embedder_for=self.embedder_for, llm_for=self.llm_for, index_for=self.index_for,
-                                        cache_dir=self.workspace.cache_dir)
-            self._answerers[key] = build_answerer(spec, resources)
+            self._answerers[key] = build_answerer(spec, self.resources)
         return self._answerers[key]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ragft.errors import ConfigError
-from ragft.deployment import WorkspaceModels, load_deployment, promote_generator
+from ragft.deployment import WorkspaceModels, load_deployment, promote_generator, workspace_spec
 from ragft.improve.options import (
     EVALUATED,
     KEPT,
@@ -27,7 +27,7 @@ from ragft.models.registry import (
     is_registry_model,
 )
 from ragft.persist import content_hash
-from ragft.rag.variant import AnswerResources, VariantSpec
+from ragft.rag.variant import VariantSpec
 from ragft.types import Preference, QAExample
 
 EVAL_FORMAT = 2  # bump when a cached answer's meaning changes
@@ -119,8 +119,7 @@ def evaluation_spec(ws, rag: bool, variant: str | None = None) -> VariantSpec:
         if spec is not None:
             return spec
     config = ws.load_config()
-    return VariantSpec(name="rag.base" if rag else "closed-book.base", type="rag" if rag else "closed_book",
-                       llm=config.llm, embedder=config.embedder, chunker=config.chunker, retrieval=config.retrieval)
+    return workspace_spec(config, "rag" if rag else "closed-book", config.llm)
 
 
 def with_model(spec: VariantSpec, model: str, registry: ModelRegistry, max_new_tokens: int | None) -> VariantSpec:
@@ -129,8 +128,7 @@ def with_model(spec: VariantSpec, model: str, registry: ModelRegistry, max_new_t
     version = registry.get(model) if is_registry_model(model) else None
     llm = spec.llm.model_copy(update=update)
     lengths = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
-    return spec.with_llm(llm, f"{version.name}@{version.data_sha256[:12]}" if version else None).model_copy(
-        update=lengths)
+    return spec.with_llm(llm, version.identity if version else None).model_copy(update=lengths)
 
 
 def evaluation_records(ws, spec: VariantSpec, test: list[QAExample], models: WorkspaceModels) -> tuple[list[dict], bool]:
@@ -145,9 +143,7 @@ def evaluation_records(ws, spec: VariantSpec, test: list[QAExample], models: Wor
     saved = read_records(path)
     from_cache = all(saved.get(q.qid, {}).get("question_hash") == question_hash(q, answer_format(q.task_type))
                      for q in test)
-    resources = AnswerResources(embedder_for=models.embedder_for, llm_for=models.llm_for, index_for=models.index_for,
-                                cache_dir=ws.cache_dir)
-    return answer_questions(spec, test, resources, path), from_cache
+    return answer_questions(spec, test, models.resources, path), from_cache
 
 
 def _record(registry: ModelRegistry, candidate: ModelVersion, incumbent: str, scores: dict[str, list[float]],

@@ -50,6 +50,12 @@ class ModelVersion:
     created_at: str = ""
     log: list[dict] = field(default_factory=list)  # events: {"at":..., "event":..., "detail":...}
 
+    @property
+    def identity(self) -> str:
+        """"NAME@<data hash>": what a served spec records as its model version (a retrained
+        version that reuses a name is a different model)."""
+        return f"{self.name}@{self.data_sha256[:12]}"
+
     @classmethod
     def from_dict(cls, data: dict) -> ModelVersion:
         known = {f.name for f in fields(cls)}

@@ -28,8 +28,8 @@ from functools import partial
 
 import numpy as np
 
-from ragft.config import EmbedderConfig, LLMConfig, WorkspaceConfig
-from ragft.deployment import Deployment, WorkspaceModels, deployment_stamp, load_deployment
+from ragft.config import EmbedderConfig, WorkspaceConfig
+from ragft.deployment import Deployment, WorkspaceModels, deployment_stamp, load_deployment, workspace_spec
 from ragft.errors import RagftError
 from ragft.index.store import HybridIndex
 from ragft.rag.conversation import Turn, condense, with_history
@@ -177,23 +177,17 @@ class Engine:
     def variants(self) -> list[Served]:
         deployment = self.deployment()
         served = [Served(spec.name, spec, "deployed") for spec in (deployment.variants if deployment else [])]
-        served += [Served(f"{pipeline}.base", self._workspace_spec(pipeline, self.config.llm, None), "workspace")
+        served += [Served(f"{pipeline}.base", workspace_spec(self.config, pipeline, self.config.llm), "workspace")
                    for pipeline in ("rag", "closed-book")]
         for version in self.models.registry.list():
             if getattr(version, "status", "") == "rejected":
                 continue
             llm = self.config.llm.model_copy(update={"backend": "transformers", "model": f"registry:{version.name}",
                                                      "base_url": None})
-            served += [Served(f"{pipeline}.{version.name}", self._workspace_spec(pipeline, llm, version), "registry",
+            served += [Served(f"{pipeline}.{version.name}", workspace_spec(self.config, pipeline, llm, version), "registry",
                               version.status) for pipeline in ("rag", "closed-book")]
         taken = {s.name for s in served if s.origin == "deployed"}
         return [s for s in served if s.origin == "deployed" or s.name not in taken]
-
-    def _workspace_spec(self, pipeline: str, llm: LLMConfig, version) -> VariantSpec:
-        return VariantSpec(name=f"{pipeline}.{version.name if version else 'base'}",
-                           type="rag" if pipeline == "rag" else "closed_book", llm=llm,
-                           model_version=f"{version.name}@{version.data_sha256[:12]}" if version else None,
-                           embedder=self.config.embedder, chunker=self.config.chunker, retrieval=self.config.retrieval)
 
     def variant(self, name: str) -> Served:
         for variant in self.variants():

@@ -324,7 +324,7 @@ class StudyRunner:
         if variant.type in USES_LLM:
             llm = self.config.models[variant.llm]
             version = self.model_version(variant.llm)
-            model_version = f"{version.name}@{version.data_sha256[:12]}" if version else None
+            model_version = version.identity if version else None
         return VariantSpec(name=variant.name, type=variant.type, llm=llm, model_version=model_version,
                            embedder=self.embedder_config(variant.embedder),
                            chunker=variant.chunker or self.config.chunker, retrieval=variant.retrieval,

@@ -180,19 +180,20 @@ def _variant(engine: Engine, name: str) -> Served:
 
 @router.get("/models")
 def models(engine: Engine = Depends(deps.engine)):
-    return {"object": "list", "data": [_model_entry(v, engine) for v in engine.variants()]}
+    default = engine.default_variant().name  # once: each listing reads the registry and deployment
+    return {"object": "list", "data": [_model_entry(v, default) for v in engine.variants()]}
 
 
 @router.get("/models/{model_id}")
 def model(model_id: str, engine: Engine = Depends(deps.engine)):
-    return _model_entry(_variant(engine, model_id), engine)
+    return _model_entry(_variant(engine, model_id), engine.default_variant().name)
 
 
-def _model_entry(variant, engine: Engine) -> dict:
+def _model_entry(variant, default: str) -> dict:
     return {"id": variant.name, "object": "model", "created": 0, "owned_by": "ragft",
             "ragft": {"pipeline": variant.pipeline, "model_version": variant.model_version,
                       "variant_hash": variant.spec_hash, "origin": variant.origin,
-                      "default": variant.name == engine.default_variant().name,
+                      "default": variant.name == default,
                       "description": variant.spec.description}}
 
 
