@@ -47,6 +47,8 @@ from ragft.data import sample_docs_dir, sample_qa_path  # noqa: E402
 from ragft.index.store import HybridIndex, Manifest  # noqa: E402
 from ragft.types import Chunk  # noqa: E402
 
+from latency import search_latencies_ms  # noqa: E402 (beside this script)
+
 DIM = 384
 CHUNKS_PER_DOC = 20
 
@@ -113,14 +115,8 @@ def search_times(index: HybridIndex, questions: list[str]) -> tuple[float, dict[
     started = time.perf_counter()
     index.search(questions[0], k=5, mode="hybrid")
     first = (time.perf_counter() - started) * 1000
-    p50 = {}
-    for mode in ("dense", "bm25", "hybrid"):
-        latencies = []
-        for question in questions:
-            started = time.perf_counter()
-            index.search(question, k=5, mode=mode)
-            latencies.append((time.perf_counter() - started) * 1000)
-        p50[mode] = float(np.percentile(latencies, 50))
+    p50 = {mode: float(np.percentile(search_latencies_ms(index, questions, mode), 50))
+           for mode in ("dense", "bm25", "hybrid")}
     return first, p50
 
 

@@ -30,6 +30,8 @@ from ragft.corpus.datasets import load_cuad  # noqa: E402
 from ragft.models import load_embedder  # noqa: E402
 from ragft.workspace import Workspace, ingest  # noqa: E402
 
+from latency import search_latencies_ms  # noqa: E402 (beside this script)
+
 
 def bench_corpus(label: str, folder: Path, questions: list[str], embedder) -> None:
     config = WorkspaceConfig()
@@ -57,12 +59,7 @@ def bench_corpus(label: str, folder: Path, questions: list[str], embedder) -> No
         print(f"embedding model alone          {raw:7.1f} s  {'':>8}         {len(texts) / raw:8.1f} chunks/s")
         print(f"re-ingest unchanged            {reingest:7.1f} s  ({again.embedded_chunks} chunks re-embedded)")
         for mode in ("dense", "bm25", "hybrid"):
-            latencies = []
-            for question in questions:
-                started = time.perf_counter()
-                index.search(question, k=5, mode=mode)
-                latencies.append((time.perf_counter() - started) * 1000)
-            p50, p95 = np.percentile(latencies, [50, 95])
+            p50, p95 = np.percentile(search_latencies_ms(index, questions, mode), [50, 95])
             print(f"retrieval {mode:6} top-5         p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   ({len(questions)} queries)")
 
 

@@ -155,10 +155,7 @@ class HybridIndex:
         todo = [i for i, v in enumerate(vectors) if v is None]
         embed_started = time.perf_counter()
         texts = [chunks[i].text for i in todo]
-        if checkpoint is not None:
-            fresh, stats.resumed_chunks = _embed_with_checkpoints(texts, embedder, checkpoint, on_progress, progress)
-        else:
-            fresh = _embed(texts, embedder, progress, on_progress)
+        fresh, stats.resumed_chunks = _embed(texts, embedder, progress, on_progress, checkpoint)
         stats.embed_seconds = time.perf_counter() - embed_started
         for i, vector in zip(todo, fresh):
             vectors[i] = vector
@@ -327,44 +324,56 @@ class _VersionVanished(Exception):
     """The version a reader opened was replaced and removed while it was being read."""
 
 
-def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: ProgressCallback | None) -> np.ndarray:
-    """All vectors in one call, or slice by slice so a caller can show how far embedding has got
-    (the embedding of a 1,000-document corpus took minutes with nothing on screen)."""
-    if on_progress is None or not texts:
-        return embedder.embed(texts, progress=progress)
-    parts = []
-    on_progress("embedding chunks", 0, len(texts))
-    for start in range(0, len(texts), EMBED_SLICE):
-        parts.append(embedder.embed(texts[start:start + EMBED_SLICE], progress=False))
-        on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
-    return np.vstack(parts)
+def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: ProgressCallback | None,
+           checkpoint: Path | None = None) -> tuple[np.ndarray, int]:
+    """The vectors of ``texts`` and how many were reused from ``checkpoint``.
 
-
-def _embed_with_checkpoints(texts: list[str], embedder: Embedder, folder: Path,
-                            on_progress: ProgressCallback | None, progress: bool = False) -> tuple[np.ndarray, int]:
-    """``_embed`` slice by slice, each slice's vectors saved under the hash of (embedder, texts):
-    after a crash the rerun loads the slices already done instead of embedding them again."""
+    In one call when nobody follows progress and there is no checkpoint; else slice by slice, so a
+    caller can show how far embedding has got (a 1,000-document corpus took minutes with nothing on
+    screen) and, with ``checkpoint`` (a folder), each slice is saved under the hash of (embedder,
+    texts): after a crash the rerun loads the slices already done instead of embedding them again.
+    """
     if not texts:
         return np.zeros((0, embedder.dim), np.float32), 0
-    folder.mkdir(parents=True, exist_ok=True)
+    if on_progress is None and checkpoint is None:
+        return embedder.embed(texts, progress=progress), 0
     parts, reused = [], 0
     starts = range(0, len(texts), EMBED_SLICE)
-    if progress and on_progress is None:  # the CLI's bar, one step per slice
+    if on_progress is not None:
+        on_progress("embedding chunks", 0, len(texts))
+    elif progress:  # the CLI's bar, one step per slice
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=f"embedding {len(texts)} chunks", unit="slice")
     for start in starts:
         piece = texts[start:start + EMBED_SLICE]
-        saved = folder / f"{_sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
-        try:
-            vectors = np.load(saved)
-            reused += len(piece)
-        except (OSError, ValueError):  # not there yet, or torn by the crash: embed it
+        vectors = _checkpointed(piece, embedder, checkpoint) if checkpoint is not None else None
+        if vectors is None:
             vectors = embedder.embed(piece, progress=False)
-            tmp = saved.with_name(f"{saved.stem}.{os.getpid()}.tmp.npy")
-            np.save(tmp, vectors)
-            os.replace(tmp, saved)
+            if checkpoint is not None:
+                _save_checkpoint(piece, embedder, checkpoint, vectors)
+        else:
+            reused += len(piece)
         parts.append(vectors)
         if on_progress is not None:
             on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
     return np.vstack(parts), reused
+
+
+def _checkpoint_path(piece: list[str], embedder: Embedder, folder: Path) -> Path:
+    return folder / f"{_sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
+
+
+def _checkpointed(piece: list[str], embedder: Embedder, folder: Path) -> np.ndarray | None:
+    try:
+        return np.load(_checkpoint_path(piece, embedder, folder))
+    except (OSError, ValueError):  # not there yet, or torn by the crash: embed it
+        return None
+
+
+def _save_checkpoint(piece: list[str], embedder: Embedder, folder: Path, vectors: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = _checkpoint_path(piece, embedder, folder)
+    tmp = saved.with_name(f"{saved.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, vectors)
+    os.replace(tmp, saved)
