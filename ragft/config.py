@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -38,7 +38,10 @@ class LLMConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0)
     batch_size: int = Field(8, ge=1)  # prompts per forward pass (transformers) or in flight (openai)
     device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
-    dtype: str = "auto"  # auto (fp32 on CPU, bf16 on GPU) | float32 | bfloat16 | float16
+    dtype: str = "auto"  # auto (bf16 on GPU and bf16-capable CPUs, else fp32) | float32 | bfloat16 | float16
+    # per_prompt: read each prompt alone, decode the batch together (no padded prefill); padded:
+    # one padded batch (cheap on GPUs); auto: per_prompt on CPU (ragft.models.decoding)
+    prefill: Literal["auto", "per_prompt", "padded"] = "auto"
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(3, ge=0)
 
@@ -142,6 +145,10 @@ class ConversationConfig(_Strict):
     history_turns: int = Field(4, ge=0, le=20)
 
 
+# CPU threads for torch in this process: "auto" (every usable core) or a count (ragft.models.threads)
+Threads = Union[Annotated[int, Field(ge=1)], Literal["auto"]]
+
+
 class WorkspaceConfig(_Strict):
     """Everything ``ragft ingest`` / ``ragft ask`` need; stored as ``ragft.yaml`` in a workspace."""
 
@@ -151,6 +158,7 @@ class WorkspaceConfig(_Strict):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     corpus: str | None = None  # the folder (or dataset file) last ingested: a study on the workspace reads it
     conversation: ConversationConfig = Field(default_factory=ConversationConfig)
+    threads: Threads = "auto"
 
 
 def load_yaml_model(path: Path, model_type: type[BaseModel]) -> Any:

@@ -125,10 +125,12 @@ class WorkspaceModels:
 
     def llm_for(self, config: LLMConfig):
         from ragft.models import load_llm
+        from ragft.models.threads import apply_threads
 
         resolved = resolve_llm_config(config, self.registry)  # registry:NAME → its folder
         key = content_hash(resolved.model_dump(mode="json"))
         if key not in self._llms:
+            apply_threads(self.workspace.load_config().threads)  # before the first model runs
             self._llms[key] = load_llm(resolved, progress=False)
         return self._llms[key]
 

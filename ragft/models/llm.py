@@ -25,6 +25,8 @@ from typing import Protocol
 from ragft.config import LLMConfig
 from ragft.errors import BackendError
 from ragft.models.builtin import resolve_llm_path
+from ragft.models.decoding import prefilled_cache, supports_prefilled_cache
+from ragft.models.weights import load_causal_lm
 from ragft.models.loops import repeat_stop, trim_repetition
 from ragft.models.progress import generation_hook, report_generated
 from ragft.types import Generation
@@ -60,6 +62,16 @@ def pick_device(requested: str) -> str:
     return "cpu"
 
 
+def auto_dtype(device: str):
+    """bf16 on GPUs and on CPUs with native bf16 arithmetic (AVX512-BF16/AMX: prefill 1.6x
+    faster than fp32 here, ``benchmarks/generation.py``), fp32 on other CPUs."""
+    import torch
+
+    if device != "cpu":
+        return torch.bfloat16
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+
+
 class TransformersLLM:
     """A causal LM run in-process with transformers."""
 
@@ -78,18 +90,18 @@ class TransformersLLM:
 
     def _load(self, progress: bool):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         path = resolve_llm_path(self.config.model, progress=progress)
         dtype = {
-            "auto": torch.float32 if self.device == "cpu" else torch.bfloat16,
+            "auto": auto_dtype(self.device),
             "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
         }.get(self.config.dtype)
         if dtype is None:
             raise BackendError(f"llm.dtype {self.config.dtype!r} — use auto, float32, bfloat16 or float16")
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            model = load_causal_lm(path, dtype)  # a LoRA version: base + adapter, merged
         except (OSError, ValueError) as err:
             raise BackendError(
                 f"cannot load model {self.config.model!r} ({str(err).splitlines()[0]}) — give a local "
@@ -146,16 +158,34 @@ class TransformersLLM:
             torch.manual_seed(seed)
         return sampling
 
+    def _per_prompt_prefill(self, batch_size: int) -> bool:
+        """Read each prompt alone before decoding the batch together (``ragft.models.decoding``):
+        the default on a CPU, where padded prefill costs more than batching saves."""
+        prefill = self.config.prefill
+        if prefill == "auto":
+            prefill = "per_prompt" if self.device == "cpu" else "padded"
+        return prefill == "per_prompt" and batch_size > 1 and supports_prefilled_cache(self.model)
+
+    def _encode(self, prompts: list[str], max_new_tokens: int) -> dict:
+        """The model's inputs for a batch: left-padded ids and mask, plus a prefilled cache when
+        prompts are read one at a time."""
+        if self._per_prompt_prefill(len(prompts)):
+            rows = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            self._check_fits(max(len(row) for row in rows), max_new_tokens)
+            ids, mask, cache = prefilled_cache(self.model, rows, max_new_tokens, self.tokenizer.pad_token_id)
+            return {"input_ids": ids, "attention_mask": mask, "past_key_values": cache}
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        self._check_fits(int(encoded["attention_mask"].sum(dim=1).max()), max_new_tokens)
+        return {k: v.to(self.device) for k, v in encoded.items()}
+
     def _generate_batch(self, prompts: list[str], max_new_tokens: int, sampling: dict) -> list[Generation]:
         import torch
 
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        self._check_fits(int(encoded["attention_mask"].sum(dim=1).max()), max_new_tokens)
-        encoded = {k: v.to(self.device) for k, v in encoded.items()}
+        started = time.perf_counter()
+        encoded = self._encode(prompts, max_new_tokens)
         sampling = dict(sampling)
         follower = _FinishedRows(encoded["input_ids"].shape[1], self._stop_ids()) if generation_hook() else None
         sampling["stopping_criteria"] = _stopping_criteria(follower, encoded["input_ids"].shape[1])
-        started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,

@@ -46,6 +46,7 @@ from ragft.rag.pipeline import ClosedBook
 from ragft.rag.tasks import DEFAULT_LABELS
 from ragft.index.store import HybridIndex
 from ragft.models import load_embedder, load_llm
+from ragft.models.threads import apply_threads
 from ragft.models.registry import is_registry_model, resolve_llm_config
 from ragft.persist import content_hash
 from ragft.types import Document, QAExample
@@ -71,6 +72,7 @@ class StudyRun:
     label_source: str = ""  # "train" or "test" (the latter is optimistic: it peeks at the test labels)
     corpus: str = ""  # what was indexed (the config's corpus, or the workspace's)
     specs: dict[str, VariantSpec] = field(default_factory=dict)  # variant name -> what was scored
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds, in run order
 
 
 class StudyRunner:
@@ -83,6 +85,7 @@ class StudyRunner:
         self.output_dir = Path(output_dir or config.output_dir or default_dir)
         self.corpus = study_corpus(config, workspace)
         self.console = console or Console(stderr=True)
+        apply_threads(config.threads)
         self.finetuned = FineTunedModels(config, self.output_dir, self.console, workspace, self.train_examples,
                                          self.train_documents)
         self._embedder = None
@@ -244,10 +247,20 @@ class StudyRunner:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> StudyRun:
+        phases: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal clock
+            phases[phase] = round(time.perf_counter() - clock, 1)
+            clock = time.perf_counter()
+
         questions = load_dataset(self.config.test, self.warn)
         self.check_questions(questions, self.documents().documents)
         self._add_references()
+        lap("corpus and questions")
         self._prepare_finetuned(questions)
+        lap("fine-tuning")
         train_size = self._check_hygiene(questions)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         fingerprint = self.corpus_fingerprint()
@@ -262,10 +275,11 @@ class StudyRunner:
             records[variant.name] = self._run_variant(variant, questions, fingerprint, resources)
             if variant.type in RETRIEVING_TYPES:
                 index_seconds[variant.name] = self.index_seconds(variant)
+            lap(f"answering: {variant.name}")  # the first retrieving variant includes the index build
         counts, source = self.label_counts(questions)
         return StudyRun(self.config, self.output_dir, questions, records, evidence, index_seconds, train_size,
                         self.finetuned.training_costs(), self.labels(questions), counts, source, self.corpus,
-                        {v.name: self.spec_for(v) for v in self.config.variants})
+                        {v.name: self.spec_for(v) for v in self.config.variants}, phases)
 
     # ------------------------------------------------------------------ task-aware answering
     def _add_references(self) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ragft.config import (
-    ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, _Strict, describe_params_error, load_yaml_model,
+    ChunkerConfig, EmbedderConfig, LLMConfig, RetrievalConfig, Threads, _Strict, describe_params_error, load_yaml_model,
 )
 from ragft.corpus.datasets import DatasetConfig  # defined with the adapters that read it
 from ragft.errors import ConfigError
@@ -193,6 +193,7 @@ class StudyConfig(_Strict):
     finetune: dict[str, FinetuneConfig] = Field(default_factory=dict)  # models trained by the study itself
     finetune_embedders: dict[str, EmbedderFinetuneConfig] = Field(default_factory=dict)  # retrievers it trains
     batch_size: int = Field(16, ge=1)  # questions per saved batch (the resume granularity)
+    threads: Threads = "auto"  # torch's CPU threads for this study (ragft.models.threads)
 
     @model_validator(mode="after")
     def _references_exist(self):
