@@ -115,6 +115,26 @@ def train(
                   highlight=False)
 
 
+@app.command()
+def export(
+    version: str = typer.Argument(..., help="A registry version (sft-1 or registry:sft-1)"),
+    dest: Path = typer.Argument(..., help="New folder for the standalone model"),
+    registry: Optional[Path] = typer.Option(None, help="A models folder, a workspace or a study run holding "
+                                                       "models/ [default: the workspace's]"),
+    workspace: Optional[Path] = WorkspaceOption,
+):
+    """Write a fine-tuned version as one plain model folder, LoRA adapters merged in — for vLLM,
+    llama.cpp's converter, the Hub or any transformers code."""
+    from ragft.models.registry import registry_for
+    from ragft.models.weights import export_merged
+
+    _quiet_libraries()
+    models = registry_for(registry) if registry else registry_for(_workspace(workspace).models_dir)
+    found = models.get(version if version.startswith("registry:") else f"registry:{version}")
+    export_merged(found.path, dest)
+    console.print(f"exported {found.name} ({found.method}) to {dest}", highlight=False)
+
+
 def _train_embedder(workspace, data, docs, tests, base, epochs, lr, batch_size, seed) -> None:
     from ragft.tuning.run import train_embedder_from_files
     from ragft.workspace import default_workspace

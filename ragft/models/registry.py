@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ragft.errors import ConfigError
+from ragft.models.weights import is_model_dir
 from ragft.persist import atomic_write_text
 
 REGISTRY_FORMAT = 1
@@ -181,9 +182,9 @@ def resolve_model(model: str, registry: ModelRegistry | None) -> tuple[str, Mode
         raise ConfigError(f"model {model!r} refers to the model registry, but no registry is configured — "
                           "set 'registry: PATH' (a models folder or a workspace) in the config")
     version = registry.get(model)
-    if not (Path(version.path) / "config.json").is_file():
+    if not is_model_dir(version.path):
         raise ConfigError(f"model version {version.name!r} points at {version.path}, which holds no model "
-                          "(config.json missing) — was the folder moved or deleted?")
+                          "(no config.json or adapter) — was the folder moved or deleted?")
     return version.path, version
 
 
