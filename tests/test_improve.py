@@ -138,7 +138,9 @@ def test_dpo_on_new_feedback_trains_but_is_not_promoted(dpo_run, sft_run, ws):
 def _weights_differ(a: Path, b: Path) -> bool:
     from safetensors import safe_open
 
-    with safe_open(a / "model.safetensors", "pt") as fa, safe_open(b / "model.safetensors", "pt") as fb:
+    weights = lambda folder: next(f for f in (folder / "model.safetensors", folder / "adapter_model.safetensors")  # noqa: E731
+                                  if f.is_file())
+    with safe_open(weights(a), "pt") as fa, safe_open(weights(b), "pt") as fb:
         return any(not fa.get_tensor(k).equal(fb.get_tensor(k)) for k in fa.keys() if "proj" in k)
 
 

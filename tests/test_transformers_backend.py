@@ -43,3 +43,48 @@ def test_a_follower_hears_of_each_row_as_it_ends_and_answers_do_not_change(small
         followed = small_llm.generate(conversations, max_new_tokens=40)
     assert sum(heard) == 4 and len(heard) >= 2  # rows reported as they end, not once for the batch
     assert [g.text for g in followed] == [g.text for g in small_llm.generate(conversations, max_new_tokens=40)]
+
+
+def test_prompts_prefilled_alone_decode_as_each_would_alone(small_llm):
+    """The CPU path (``ragft.models.decoding``): prompts of very different lengths, each read alone
+    into one left-padded cache, then decoded together — the same greedy answers and token counts
+    as generating each prompt by itself, and as one padded batch."""
+    import copy
+
+    from ragft.config import LLMConfig
+    from ragft.models.llm import TransformersLLM
+
+    model = copy.deepcopy(small_llm.model).float()  # fp32: the shared fixture stays as it is
+    facts = " ".join(f"Route R{i} sails every {i + 1} hours." for i in range(40))
+    conversations = [
+        [{"role": "user", "content": "What is 2+2? Answer with a number."}],
+        [{"role": "system", "content": facts}, {"role": "user", "content": "How often does route R7 sail?"}],
+        [{"role": "user", "content": "Name a colour of the sky on a clear day, in one word."}],
+        [{"role": "system", "content": facts[:400]}, {"role": "user", "content": "How often does route R3 sail?"}],
+    ]
+
+    def llm(prefill: str, batch_size: int) -> TransformersLLM:
+        config = LLMConfig(max_new_tokens=12, batch_size=batch_size, dtype="float32", prefill=prefill)
+        return TransformersLLM(config, model=model, tokenizer=small_llm.tokenizer)
+
+    together = llm("per_prompt", 4)
+    assert together._per_prompt_prefill(4)
+    alone = [llm("per_prompt", 1).generate([c])[0] for c in conversations]  # batch of one: no cache tricks
+    batched = together.generate(conversations)
+    padded = llm("padded", 4).generate(conversations)
+    assert [g.text for g in batched] == [g.text for g in alone] == [g.text for g in padded]
+    assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in alone]
+    assert [g.completion_tokens for g in batched] == [g.completion_tokens for g in alone]
+    assert len({g.prompt_tokens for g in batched}) == 4 and max(g.prompt_tokens for g in batched) > 400
+
+
+def test_threads_setting(monkeypatch):
+    from ragft.models.threads import resolve_threads
+
+    monkeypatch.delenv("RAGFT_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert resolve_threads("auto") == 1 and resolve_threads(2) == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert resolve_threads("auto") >= 1
+    monkeypatch.setenv("RAGFT_THREADS", "3")
+    assert resolve_threads("auto") == 3 and resolve_threads(1) == 3

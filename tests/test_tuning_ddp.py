@@ -32,4 +32,4 @@ def test_sft_with_two_cpu_processes(tmp_path):
     versions = ModelRegistry(workspace / "models").list()
     assert [v.name for v in versions] == ["sft-1"]  # registered once, by the main process
     assert versions[0].metrics["processes"] == 2 and versions[0].metrics["steps"] == 1
-    assert (Path(versions[0].path) / "model.safetensors").is_file()
+    assert (Path(versions[0].path) / "adapter_model.safetensors").is_file()  # LoRA: stored as its adapter

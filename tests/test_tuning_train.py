@@ -19,6 +19,7 @@ from ragft.tuning.common import TrainingInterrupted
 from ragft.tuning.data import ChatExample, closed_book_messages
 from ragft.tuning.preference import DPOTrainConfig, ORPOTrainConfig, train_dpo, train_orpo
 from ragft.models.registry import ModelRegistry, ModelVersion
+from ragft.models.weights import export_merged
 from ragft.tuning.sft import SFTTrainConfig, train_sft
 from ragft.types import Preference
 
@@ -55,9 +56,12 @@ def test_sft_lora_learns_exports_and_registers(sft_version, registry, small_llm)
     assert Path(m["loss_curve"]).stat().st_size > 1000
     assert [e["step"] for e in json.loads(Path(m["log"]).read_text()) if "loss" in e] == [1, 2, 3]
     assert not (registry.root / ".work").exists() or not any((registry.root / ".work").iterdir())
-    # A plain merged model folder (no adapter files) that the normal backend loads.
+    # Stored as its adapter (a few MB, no merged weights) plus what it was trained on; the normal
+    # backend loads it (base + adapter, merged).
     folder = Path(sft_version.path)
-    assert (folder / "model.safetensors").is_file() and not (folder / "adapter_config.json").exists()
+    assert not (folder / "model.safetensors").exists()
+    assert 100_000 < (folder / "adapter_model.safetensors").stat().st_size < 20_000_000
+    assert json.loads((folder / "ragft-base.json").read_text()) == {"base_model": "builtin:smollm2-135m"}
     before, = _answers(small_llm, [QUESTION])
     after, = _answers(sft_version.path, [QUESTION])
     print(f"\nbefore: {before!r}\nafter:  {after!r}\nmetrics: {m}")
@@ -80,9 +84,15 @@ def test_dpo_from_real_pairs_changes_answers(sft_version, registry):
     log = [e for e in json.loads(Path(version.metrics["log"]).read_text()) if "loss" in e]
     assert log[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)  # policy == reference at step 1
     assert log[-1]["loss"] < log[0]["loss"]
+    # An adapter trained on top of another version points at it, relative to the registry.
+    assert json.loads((Path(version.path) / "ragft-base.json").read_text()) == {"parent_dir": "../sft-1"}
     after = _answers(version.path, questions, tokens=16)
     print(f"\nrejected: {rejected}\nafter DPO: {after}")
     assert after != rejected
+    # Exported as one merged model: a plain transformers folder that answers the same.
+    exported = export_merged(version.path, registry.root.parent / "exported")
+    assert (exported / "model.safetensors").is_file() and not (exported / "adapter_config.json").exists()
+    assert _answers(str(exported), questions, tokens=16) == after
 
 
 def test_orpo_full_finetune(registry):

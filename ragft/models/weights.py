@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from ragft.errors import ConfigError
@@ -74,7 +75,9 @@ def load_causal_lm(path: str | Path, dtype=None):
 
     # Merged in float32: a small LoRA update added to bf16 weights would be partly rounded away.
     base = load_causal_lm(base_of(path), torch.float32)
-    merged = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
+    with warnings.catch_warnings():  # PEFT calls a transformers method deprecated for v6: not ours to fix
+        warnings.simplefilter("ignore", FutureWarning)
+        merged = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
     return merged.to(dtype) if dtype is not None else merged
 
 
