@@ -41,7 +41,8 @@ from ragft.config import IndexConfig
 from ragft.errors import RagftError
 from ragft.index import ann, chunktable
 from ragft.index import bm25 as lexical
-from ragft.index.embedding import ProgressCallback, embed_texts, sha256
+from ragft.index.changes import compare
+from ragft.index.embedding import ProgressCallback, embed_texts
 from ragft.index.threads import one_blas_thread
 from ragft.index.versions import fsync_tree, remove_stale_versions
 from ragft.models.embedder import Embedder
@@ -130,32 +131,17 @@ class HybridIndex:
 
         chunks: list[Chunk] = []
         vectors: list[np.ndarray | None] = []  # None marks rows still to embed
-        first_with: dict[str, str] = {}  # content hash -> the first document with that text
         manifest = Manifest(embedder=embedder.name, dim=embedder.dim, chunker=chunker_config)
-        for done, doc in enumerate(documents, start=1):
-            if on_progress is not None:
-                on_progress("chunking", done - 1, len(documents))
-            sha = doc.metadata.get("content_sha256") or sha256(doc.text)
-            if sha in first_with:  # indexed anyway (its id may be what a question cites), but said
-                stats.duplicates.append((doc.doc_id, first_with[sha]))
-            first_with.setdefault(sha, doc.doc_id)
-            old = old_docs.get(doc.doc_id)
-            if old and old["sha256"] == sha:
-                stats.unchanged += 1
+        for doc, unchanged in compare(documents, old_docs, manifest.documents, stats, on_progress):
+            if unchanged:
                 rows = reusable._doc_rows().get(doc.doc_id, np.asarray([], dtype=int))
                 doc_chunks = [reusable.chunks[r] for r in rows]
                 vectors.extend(reusable.embeddings[r] for r in rows)
             else:
-                stats.changed += bool(old)
-                stats.added += not old
                 doc_chunks = chunker.chunk(doc)
                 vectors.extend([None] * len(doc_chunks))
             chunks.extend(doc_chunks)
-            manifest.documents[doc.doc_id] = {"sha256": sha, "source": doc.source, "n_chunks": len(doc_chunks),
-                                              "title": doc.metadata.get("title", "")}
-        stats.removed = len(set(old_docs) - set(manifest.documents))
-        if on_progress is not None:
-            on_progress("chunking", len(documents), len(documents))
+            manifest.documents[doc.doc_id]["n_chunks"] = len(doc_chunks)
 
         todo = [i for i, v in enumerate(vectors) if v is None]
         embed_started = time.perf_counter()
