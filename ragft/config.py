@@ -149,6 +149,22 @@ class ConversationConfig(_Strict):
 Threads = Union[Annotated[int, Field(ge=1)], Literal["auto"]]
 
 
+class IndexConfig(_Strict):
+    """Where the chunk index lives and how dense search runs (``ragft.index.backend``).
+
+    ``embedded`` (default): version folders in the workspace; dense search exact below
+    ``ann_threshold`` chunks, HNSW (faiss) above it, or always one of them (``ann: exact|hnsw``).
+    ``milvus``: a Milvus collection — ``uri`` a local ``.db`` file (Milvus Lite, embedded) or a
+    server/cluster URL (``http://host:19530``); default: ``milvus.db`` in the index folder.
+    """
+
+    backend: Literal["embedded", "milvus"] = "embedded"
+    uri: str | None = None
+    ann: Literal["auto", "exact", "hnsw"] = "auto"
+    ann_threshold: int = Field(50_000, ge=0)
+    ef_search: int = Field(128, ge=1)  # HNSW search depth; raised to the requested depth when that is larger
+
+
 class WorkspaceConfig(_Strict):
     """Everything ``ragft ingest`` / ``ragft ask`` need; stored as ``ragft.yaml`` in a workspace."""
 
@@ -158,6 +174,7 @@ class WorkspaceConfig(_Strict):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     corpus: str | None = None  # the folder (or dataset file) last ingested: a study on the workspace reads it
     conversation: ConversationConfig = Field(default_factory=ConversationConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
     threads: Threads = "auto"
 
 

@@ -28,6 +28,7 @@ from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, load_ya
 from ragft.errors import RagftError
 from ragft.corpus import LoadReport, make_chunker
 from ragft.corpus.public_formats import load_corpus
+from ragft.index.backend import has_index, open_index, update_index
 from ragft.index.store import HybridIndex, IngestStats, ProgressCallback
 from ragft.models.embedder import Embedder
 from ragft.persist import content_hash
@@ -127,10 +128,11 @@ class Workspace:
         save_yaml_model(config, self.config_path)
 
     def has_index(self) -> bool:
-        return (self.index_dir / "CURRENT").is_file()
+        return has_index(self.index_dir, self.load_config().index)
 
     def load_index(self, embedder: Embedder | None) -> HybridIndex:
-        return HybridIndex.load(self.index_dir, embedder)
+        """The live index, on the backend the workspace's ``index:`` settings name (embedded or Milvus)."""
+        return open_index(self.index_dir, self.load_config().index, embedder)
 
 
 def index_key(chunker: ChunkerConfig, embedder: EmbedderConfig) -> str:
@@ -153,30 +155,19 @@ def ingest(workspace: Workspace, source: Path, config: WorkspaceConfig, embedder
     chunker_config = config.chunker.model_dump()
     chunker = make_chunker(config.chunker.kind, **config.chunker.params)
     with workspace.writing():  # the previous index is read under the lock: no update is lost
-        previous = _previous_index(workspace)
+        previous = _previous_index(workspace, config)
         checkpoint = workspace.index_dir / ".embedding-checkpoint"  # a killed ingest resumes from here
-        index, stats = HybridIndex.build(report.documents, chunker, chunker_config, embedder, previous=previous,
-                                         progress=progress, on_progress=on_progress, checkpoint=checkpoint)
-        if not _index_is_current(previous, stats):
-            index.save(workspace.index_dir)
+        stats = update_index(workspace.index_dir, report.documents, chunker, chunker_config, embedder, config.index,
+                             previous=previous, progress=progress, on_progress=on_progress, checkpoint=checkpoint)
         shutil.rmtree(checkpoint, ignore_errors=True)
         workspace.save_config(config.model_copy(update={"corpus": str(Path(source).resolve())}))
     return report, stats
 
 
-def _index_is_current(previous: HybridIndex | None, stats: IngestStats) -> bool:
-    """True when the build reused every document of ``previous`` as it was: nothing to write.
-
-    Skipping the write keeps studies that share an index (run side by side) from racing to save it.
-    """
-    if previous is None or stats.embedded_chunks or stats.added or stats.changed or stats.removed:
-        return False
-    return stats.unchanged == stats.documents == len(previous.manifest.documents)
-
-
-def _previous_index(workspace: Workspace) -> HybridIndex | None:
-    """The live index, for reusing vectors of unchanged documents; unreadable means rebuild all."""
-    if not workspace.has_index():
+def _previous_index(workspace: Workspace, config: WorkspaceConfig) -> HybridIndex | None:
+    """The live embedded index, for reusing vectors of unchanged documents; unreadable means
+    rebuild all. None on the engine backend: the engine compares with its own manifest."""
+    if config.index.backend != "embedded" or not has_index(workspace.index_dir, config.index):
         return None
     try:
         return HybridIndex.load(workspace.index_dir, embedder=None)

@@ -71,9 +71,9 @@ def test_a_second_writer_waits_for_the_first_and_builds_on_its_result(tmp_path, 
 
 
 def test_a_killed_ingest_resumes_reusing_the_embeddings_it_had_finished(tmp_path, embedder, monkeypatch):
-    import ragft.index.store as store
+    import ragft.index.embedding as embedding
 
-    monkeypatch.setattr(store, "EMBED_SLICE", 4)
+    monkeypatch.setattr(embedding, "EMBED_SLICE", 4)
     docs = tmp_path / "docs"
     docs.mkdir()
     for n in range(10):

@@ -6,19 +6,21 @@ On disk an index is a folder::
       CURRENT             name of the live version folder (replaced atomically)
       v-<stamp>/
         manifest.json     embedder, chunker, per-document content hashes and chunk ids
-        chunks.jsonl      one Chunk per line, in row order
+        chunks.arrow      the chunks as columns, in row order (ragft.index.chunktable; chunks.jsonl before)
         embeddings.npy    float32 unit vectors, one row per chunk
-        bm25/             the BM25 model over chunks.jsonl, built (see ragft.index.bm25)
+        bm25/             the BM25 model over the chunk texts, built (see ragft.index.bm25)
+        hnsw.faiss        an HNSW graph over the vectors, for large indexes (see ragft.index.ann)
 
 A write builds a complete new version folder, then swaps ``CURRENT`` with ``os.replace``
 (atomic on POSIX and Windows). An interrupted ingest therefore leaves the previous version
 live and intact; stale version folders are removed after a successful swap.
 
-Dense search is an exact dot product in NumPy: exact, dependency-free and fast enough for
-hundreds of thousands of chunks on a laptop. Opening an index does no per-chunk BM25 work: the
-saved BM25 and the vectors are memory-mapped (a writer never rewrites a version in place, it
-writes a new folder and unlinks the old one, which an open map outlives on POSIX). A version
-saved before ``bm25/`` existed still loads, its BM25 rebuilt from ``chunks.jsonl`` as then.
+Dense search is an exact dot product in NumPy for small indexes and an HNSW walk above
+``IndexConfig.ann_threshold`` chunks. Opening an index does no per-chunk work: the chunks, the
+saved BM25, the vectors and the graph are memory-mapped (a writer never rewrites a version in
+place, it writes a new folder and unlinks the old one, which an open map outlives on POSIX). A
+version saved before ``bm25/`` or ``chunks.arrow`` existed still loads, the missing parts rebuilt
+or parsed as then. Another engine (Milvus) stands behind the same interface: ragft.index.backend.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -35,16 +37,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ragft.config import IndexConfig
 from ragft.errors import RagftError
+from ragft.index import ann, chunktable
 from ragft.index import bm25 as lexical
+from ragft.index.changes import compare
+from ragft.index.embedding import ProgressCallback, embed_texts
+from ragft.index.threads import one_blas_thread
 from ragft.index.versions import fsync_tree, remove_stale_versions
 from ragft.models.embedder import Embedder
 from ragft.persist import atomic_write_text
 from ragft.types import Chunk, Document, Hit
 
 FORMAT_VERSION = 1
-EMBED_SLICE = 512  # texts per embed call when a caller follows progress (one call otherwise)
-ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 # Indexes built deep inside a pipeline step (sentence windows, hypothetical questions…) report to
 # whoever set this around the work (the study), without a callback threaded through every step.
 _INDEXING_HOOK: ContextVar[ProgressCallback | None] = ContextVar("ragft_indexing_hook", default=None)
@@ -89,20 +94,21 @@ class Manifest:
 class HybridIndex:
     """Chunks with their embeddings and a BM25 model; searched densely, lexically or both."""
 
-    def __init__(self, chunks: list[Chunk], embeddings: np.ndarray, manifest: Manifest, embedder: Embedder | None,
-                 bm25=None):
-        """``bm25``: the bm25s model over exactly these chunks (a loaded one); built here when None."""
+    def __init__(self, chunks: Sequence[Chunk], embeddings: np.ndarray, manifest: Manifest, embedder: Embedder | None,
+                 bm25=None, settings: IndexConfig | None = None, graph=None):
+        """``bm25``: the bm25s model over exactly these chunks (a loaded one); built here when None.
+        ``settings``: exact or HNSW dense search (see ragft.index.ann); ``graph``: a loaded HNSW
+        graph over exactly these vectors (built on first dense search when wanted and None)."""
         if len(chunks) != len(embeddings):
             raise RagftError(f"index is inconsistent: {len(chunks)} chunks but {len(embeddings)} vectors — re-ingest")
         self.chunks = chunks
         self.embeddings = embeddings
         self.manifest = manifest
         self.embedder = embedder
+        self.settings = settings or IndexConfig()
+        self._graph = graph
         self._bm25 = bm25 if bm25 is not None or not chunks else lexical.build([c.text for c in chunks])
-        self._rows_by_doc: dict[str, np.ndarray] = {}
-        for row, chunk in enumerate(chunks):
-            self._rows_by_doc.setdefault(chunk.doc_id, []).append(row)  # type: ignore[arg-type]
-        self._rows_by_doc = {d: np.asarray(r) for d, r in self._rows_by_doc.items()}
+        self._rows_by_doc: dict[str, np.ndarray] | None = None  # made on first scoped search (a list of chunks)
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -125,44 +131,29 @@ class HybridIndex:
 
         chunks: list[Chunk] = []
         vectors: list[np.ndarray | None] = []  # None marks rows still to embed
-        first_with: dict[str, str] = {}  # content hash -> the first document with that text
         manifest = Manifest(embedder=embedder.name, dim=embedder.dim, chunker=chunker_config)
-        for done, doc in enumerate(documents, start=1):
-            if on_progress is not None:
-                on_progress("chunking", done - 1, len(documents))
-            sha = doc.metadata.get("content_sha256") or _sha256(doc.text)
-            if sha in first_with:  # indexed anyway (its id may be what a question cites), but said
-                stats.duplicates.append((doc.doc_id, first_with[sha]))
-            first_with.setdefault(sha, doc.doc_id)
-            old = old_docs.get(doc.doc_id)
-            if old and old["sha256"] == sha:
-                stats.unchanged += 1
-                rows = reusable._rows_by_doc.get(doc.doc_id, np.asarray([], dtype=int))
+        for doc, unchanged in compare(documents, old_docs, manifest.documents, stats, on_progress):
+            if unchanged:
+                rows = reusable._doc_rows().get(doc.doc_id, np.asarray([], dtype=int))
                 doc_chunks = [reusable.chunks[r] for r in rows]
                 vectors.extend(reusable.embeddings[r] for r in rows)
             else:
-                stats.changed += bool(old)
-                stats.added += not old
                 doc_chunks = chunker.chunk(doc)
                 vectors.extend([None] * len(doc_chunks))
             chunks.extend(doc_chunks)
-            manifest.documents[doc.doc_id] = {"sha256": sha, "source": doc.source, "n_chunks": len(doc_chunks),
-                                              "title": doc.metadata.get("title", "")}
-        stats.removed = len(set(old_docs) - set(manifest.documents))
-        if on_progress is not None:
-            on_progress("chunking", len(documents), len(documents))
+            manifest.documents[doc.doc_id]["n_chunks"] = len(doc_chunks)
 
         todo = [i for i, v in enumerate(vectors) if v is None]
         embed_started = time.perf_counter()
         texts = [chunks[i].text for i in todo]
-        fresh, stats.resumed_chunks = _embed(texts, embedder, progress, on_progress, checkpoint)
+        fresh, stats.resumed_chunks = embed_texts(texts, embedder, progress, on_progress, checkpoint)
         stats.embed_seconds = time.perf_counter() - embed_started
         for i, vector in zip(todo, fresh):
             vectors[i] = vector
         matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, embedder.dim), np.float32)
         stats.chunks, stats.embedded_chunks = len(chunks), len(todo) - stats.resumed_chunks
         stats.seconds = time.perf_counter() - started
-        return cls(chunks, matrix, manifest, embedder), stats
+        return cls(chunks, matrix, manifest, embedder, settings=reusable.settings if reusable else None), stats
 
     # ----------------------------------------------------------------- persistence
     def save(self, directory: Path) -> Path:
@@ -185,38 +176,39 @@ class HybridIndex:
     def _write_version(self, staging: Path) -> None:
         staging.mkdir()
         (staging / "manifest.json").write_text(json.dumps(asdict(self.manifest), indent=1), encoding="utf-8")
-        with open(staging / "chunks.jsonl", "w", encoding="utf-8") as out:
-            for chunk in self.chunks:
-                out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+        chunktable.save(self.chunks, staging)
         np.save(staging / "embeddings.npy", self.embeddings)
         if self._bm25 is not None:
             lexical.save(self._bm25, staging)
+        if ann.wanted(self.settings, len(self.chunks)):
+            ann.save(self._hnsw(), staging)
         fsync_tree(staging)
 
     @classmethod
-    def load(cls, directory: Path, embedder: Embedder | None = None) -> HybridIndex:
+    def load(cls, directory: Path, embedder: Embedder | None = None, settings: IndexConfig | None = None) -> HybridIndex:
         """The live version. A writer may replace it (and delete the old folder) while this reads:
         then the new ``CURRENT`` is read again, so a load during an ingest never fails."""
         directory = Path(directory)
         for attempt in range(LOAD_ATTEMPTS):
             try:
-                return cls._load_version(directory, embedder)
+                return cls._load_version(directory, embedder, settings)
             except _VersionVanished:
                 time.sleep(0.01 * (attempt + 1))
-        return cls._load_version(directory, embedder, last_try=True)
+        return cls._load_version(directory, embedder, settings, last_try=True)
 
     @classmethod
-    def _load_version(cls, directory: Path, embedder: Embedder | None, last_try: bool = False) -> HybridIndex:
+    def _load_version(cls, directory: Path, embedder: Embedder | None, settings: IndexConfig | None,
+                      last_try: bool = False) -> HybridIndex:
         pointer = directory / "CURRENT"
         if not pointer.is_file():
             raise RagftError(f"{directory}: no index here — run `ragft ingest PATH` first")
         live = directory / pointer.read_text(encoding="utf-8").strip()
         try:
             manifest = Manifest(**json.loads((live / "manifest.json").read_text(encoding="utf-8")))
-            with open(live / "chunks.jsonl", encoding="utf-8") as lines:
-                chunks = [Chunk(**json.loads(line)) for line in lines if line.strip()]
+            chunks = chunktable.load(live)
             embeddings = np.load(live / "embeddings.npy", mmap_mode="r")
             bm25 = lexical.load(live, len(chunks)) if chunks else None
+            graph = ann.load(live, len(chunks)) if ann.wanted(settings or IndexConfig(), len(chunks)) else None
         except FileNotFoundError as err:
             if not last_try and pointer.read_text(encoding="utf-8").strip() != live.name:
                 raise _VersionVanished from None  # replaced while reading: read the new one
@@ -229,7 +221,7 @@ class HybridIndex:
         if embedder is not None and embedder.name != manifest.embedder:
             raise RagftError(f"{live}: built with embedder {manifest.embedder!r} but {embedder.name!r} is "
                              "configured — re-ingest, or configure the same embedder")
-        return cls(chunks, embeddings, manifest, embedder, bm25=bm25)
+        return cls(chunks, embeddings, manifest, embedder, bm25=bm25, settings=settings, graph=graph)
 
     # ----------------------------------------------------------------- search
     def search(self, query: str, k: int = 5, mode: str = "hybrid", dense_weight: float = 1.0,
@@ -255,15 +247,32 @@ class HybridIndex:
         return self._to_hits(fused[:k], "hybrid")
 
     def dense_scores(self, query: str) -> np.ndarray:
-        if self.embedder is None:
-            raise RagftError("this index was loaded without an embedder; dense search needs one")
-        return self.embeddings @ self.embedder.embed([query])[0]
+        with one_blas_thread():
+            return self.embeddings @ self._query_vector(query)
 
     def bm25_scores(self, query: str) -> np.ndarray:
         return lexical.scores(self._bm25, query, len(self.chunks))
 
+    def _query_vector(self, query: str) -> np.ndarray:
+        if self.embedder is None:
+            raise RagftError("this index was loaded without an embedder; dense search needs one")
+        return self.embedder.embed([query])[0]
+
     def _dense_ranking(self, query, allowed, depth) -> list[tuple[int, float]]:
-        return _top(self.dense_scores(query), allowed, depth)
+        if not ann.wanted(self.settings, len(self.chunks)):
+            return _top(self.dense_scores(query), allowed, depth)
+        if allowed is not None and len(allowed) <= ann.EXACT_SCOPE_ROWS:  # a small scope: exact, and fast
+            rows = np.sort(allowed)
+            with one_blas_thread():
+                scores = np.asarray(self.embeddings[rows]) @ self._query_vector(query)
+            return [(int(rows[i]), s) for i, s in _top(scores, None, depth)]
+        return ann.search(self._hnsw(), self._query_vector(query), depth, self.settings.ef_search, allowed)
+
+    def _hnsw(self):
+        """The HNSW graph over the vectors: loaded with the version, else built now (in memory)."""
+        if self._graph is None:
+            self._graph = ann.build(np.asarray(self.embeddings))
+        return self._graph
 
     def _bm25_ranking(self, query, allowed, depth) -> list[tuple[int, float]]:
         return [(row, s) for row, s in _top(self.bm25_scores(query), allowed, depth) if s > 0]
@@ -271,8 +280,21 @@ class HybridIndex:
     def _allowed_rows(self, doc_ids: list[str] | None) -> np.ndarray | None:
         if doc_ids is None:
             return None
-        rows = [self._rows_by_doc[d] for d in doc_ids if d in self._rows_by_doc]
+        by_doc = self._doc_rows()
+        rows = [by_doc[d] for d in doc_ids if d in by_doc]
         return np.concatenate(rows) if rows else np.asarray([], dtype=int)
+
+    def _doc_rows(self) -> dict[str, np.ndarray]:
+        """Each document's rows, worked out on first use (a scoped search, an incremental build)."""
+        if self._rows_by_doc is None:
+            if isinstance(self.chunks, chunktable.ChunkTable):
+                self._rows_by_doc = self.chunks.rows_by_doc()
+            else:
+                by_doc: dict[str, list[int]] = {}
+                for row, chunk in enumerate(self.chunks):
+                    by_doc.setdefault(chunk.doc_id, []).append(row)
+                self._rows_by_doc = {d: np.asarray(r) for d, r in by_doc.items()}
+        return self._rows_by_doc
 
     def _to_hits(self, ranking: list[tuple[int, float]], retriever: str) -> list[Hit]:
         return [Hit(chunk=self.chunks[row], score=float(score), rank=rank, retriever=retriever)
@@ -311,69 +333,8 @@ def _compatible(previous: HybridIndex | None, embedder: Embedder, chunker_config
             and previous.manifest.chunker == chunker_config)
 
 
-def _sha256(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 LOAD_ATTEMPTS = 20  # a reader re-reads CURRENT this often when a writer swaps versions under it
 
 
 class _VersionVanished(Exception):
     """The version a reader opened was replaced and removed while it was being read."""
-
-
-def _embed(texts: list[str], embedder: Embedder, progress: bool, on_progress: ProgressCallback | None,
-           checkpoint: Path | None = None) -> tuple[np.ndarray, int]:
-    """The vectors of ``texts`` and how many were reused from ``checkpoint``.
-
-    In one call when nobody follows progress and there is no checkpoint; else slice by slice, so a
-    caller can show how far embedding has got (a 1,000-document corpus took minutes with nothing on
-    screen) and, with ``checkpoint`` (a folder), each slice is saved under the hash of (embedder,
-    texts): after a crash the rerun loads the slices already done instead of embedding them again.
-    """
-    if not texts:
-        return np.zeros((0, embedder.dim), np.float32), 0
-    if on_progress is None and checkpoint is None:
-        return embedder.embed(texts, progress=progress), 0
-    parts, reused = [], 0
-    starts = range(0, len(texts), EMBED_SLICE)
-    if on_progress is not None:
-        on_progress("embedding chunks", 0, len(texts))
-    elif progress:  # the CLI's bar, one step per slice
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"embedding {len(texts)} chunks", unit="slice")
-    for start in starts:
-        piece = texts[start:start + EMBED_SLICE]
-        vectors = _checkpointed(piece, embedder, checkpoint) if checkpoint is not None else None
-        if vectors is None:
-            vectors = embedder.embed(piece, progress=False)
-            if checkpoint is not None:
-                _save_checkpoint(piece, embedder, checkpoint, vectors)
-        else:
-            reused += len(piece)
-        parts.append(vectors)
-        if on_progress is not None:
-            on_progress("embedding chunks", min(start + EMBED_SLICE, len(texts)), len(texts))
-    return np.vstack(parts), reused
-
-
-def _checkpoint_path(piece: list[str], embedder: Embedder, folder: Path) -> Path:
-    return folder / f"{_sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
-
-
-def _checkpointed(piece: list[str], embedder: Embedder, folder: Path) -> np.ndarray | None:
-    try:
-        return np.load(_checkpoint_path(piece, embedder, folder))
-    except (OSError, ValueError):  # not there yet, or torn by the crash: embed it
-        return None
-
-
-def _save_checkpoint(piece: list[str], embedder: Embedder, folder: Path, vectors: np.ndarray) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = _checkpoint_path(piece, embedder, folder)
-    tmp = saved.with_name(f"{saved.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, vectors)
-    os.replace(tmp, saved)

@@ -117,6 +117,9 @@ def reindex(workspace: Workspace, embedder, config) -> tuple[IngestStats, list[s
 
 
 def _reindex(workspace: Workspace, embedder, config) -> tuple[IngestStats, list[str]]:
+    if config.index.backend != "embedded":
+        raise RagftError(f"the Documents page re-indexes the embedded index; this workspace's index is on "
+                         f"{config.index.backend} (index.backend in ragft.yaml) — add the files with `ragft ingest`")
     previous = HybridIndex.load(workspace.index_dir, embedder=None) if workspace.has_index() else None
     chunker_config = config.chunker.model_dump()
     report = load_folder(uploads_dir(workspace)) if uploads_dir(workspace).is_dir() else None
@@ -165,6 +168,8 @@ def _manifest_documents(workspace: Workspace) -> dict[str, dict]:
     """The live index's document table, read from its manifest alone (no BM25 rebuild)."""
     if not workspace.has_index():
         return {}
+    if workspace.load_config().index.backend != "embedded":
+        return dict(workspace.load_index(None).manifest.documents)
     try:
         live = workspace.index_dir / (workspace.index_dir / "CURRENT").read_text(encoding="utf-8").strip()
         return json.loads((live / "manifest.json").read_text(encoding="utf-8")).get("documents", {})
