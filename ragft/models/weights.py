@@ -1,7 +1,7 @@
 """Model folders on disk: whole models, and LoRA versions stored as adapters.
 
 A LoRA version keeps only its adapter (``adapter_config.json`` + ``adapter_model.safetensors``,
-a few MB: 7 MB for SmolLM2-135M at r=16, against 517 MB merged, and 14–28 GB merged for a 7B
+20 MB for SmolLM2-135M at r=16 on every linear layer, against 517 MB merged, and 14–28 GB merged for a 7B
 model) and ``ragft-base.json``, which names what it was trained on: a model name
 (``builtin:…``, a path or a Hugging Face id) or, for a version trained from another version, that
 version's folder relative to its own (so a registry can be moved as a whole).
