@@ -84,8 +84,8 @@ def latencies(index, questions: list[str], mode: str) -> tuple[list[list[str]], 
     return found, float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
-def embedded(folder: Path, rows, matrix, embedder, ann: str):
-    settings = IndexConfig(ann=ann)
+def embedded(folder: Path, rows, matrix, embedder, ann: str, ef_search: int = 128):
+    settings = IndexConfig(ann=ann, ef_search=ef_search)
     began = time.perf_counter()
     HybridIndex(rows, matrix, manifest_of(rows), embedder, settings=settings).save(folder)
     built = time.perf_counter() - began
@@ -105,14 +105,17 @@ def engine(folder: Path, rows, matrix, embedder):
     return built, lambda: milvus.MilvusIndex(client, "bench", manifest_of(rows), embedder, IndexConfig(backend="milvus"))
 
 
-def bench_size(n: int, chunks, vectors, embedder, questions, root: Path) -> None:
+def bench_size(n: int, chunks, vectors, embedder, questions, root: Path, efs: list[int], with_engine: bool) -> None:
     rows, matrix, real = corpus(n, chunks, vectors)
     label = f"{n:,} chunks ({real:,} real" + (f" + {n - real:,} mixed)" if n > real else ")")
     truth: dict[str, list[list[str]]] = {}
-    for name, make in (("embedded, exact", lambda f: embedded(f, rows, matrix, embedder, "exact")),
-                       ("embedded, HNSW", lambda f: embedded(f, rows, matrix, embedder, "hnsw")),
-                       ("Milvus Lite", lambda f: engine(f, rows, matrix, embedder))):
-        built, opener = make(root / f"{n}-{name.split(',')[0].split()[0]}-{len(truth)}")
+    indexes = [("embedded, exact", lambda f: embedded(f, rows, matrix, embedder, "exact"))]
+    indexes += [(f"embedded, HNSW ef {ef}", lambda f, ef=ef: embedded(f, rows, matrix, embedder, "hnsw", ef))
+                for ef in efs]
+    if with_engine:
+        indexes.append(("Milvus Lite", lambda f: engine(f, rows, matrix, embedder)))
+    for number, (name, make) in enumerate(indexes):
+        built, opener = make(root / f"{n}-{number}")
         rss = psutil.Process().memory_info().rss
         began = time.perf_counter()
         index = opener()
@@ -148,6 +151,8 @@ def questions_and_vectors() -> tuple[list[str], dict[str, np.ndarray], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--ef", default="128", help="HNSW efSearch values to measure, comma-separated")
+    parser.add_argument("--no-engine", action="store_true", help="skip the Milvus Lite rows")
     args = parser.parse_args()
     chunks, vectors = load_real()
     if len(vectors) == 0:
@@ -159,7 +164,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
-            bench_size(n, chunks, vectors, embedder, questions, Path(tmp))
+            bench_size(n, chunks, vectors, embedder, questions, Path(tmp), [int(e) for e in args.ef.split(",")],
+                       not args.no_engine)
 
 
 if __name__ == "__main__":
