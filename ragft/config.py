@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from ragft.errors import ConfigError
 from ragft.persist import atomic_write_text
@@ -145,8 +145,18 @@ class ConversationConfig(_Strict):
     history_turns: int = Field(4, ge=0, le=20)
 
 
+def _threads(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"{value!r} — give a number of threads (1 or more) or auto")
+
+
 # CPU threads for torch in this process: "auto" (every usable core) or a count (ragft.models.threads)
-Threads = Union[Annotated[int, Field(ge=1)], Literal["auto"]]
+Threads = Annotated[Union[int, str], BeforeValidator(_threads)]
 
 
 class IndexConfig(_Strict):

@@ -88,3 +88,17 @@ def test_threads_setting(monkeypatch):
     assert resolve_threads("auto") >= 1
     monkeypatch.setenv("RAGFT_THREADS", "3")
     assert resolve_threads("auto") == 3 and resolve_threads(1) == 3
+
+
+def test_threads_config_is_checked_in_one_line(tmp_path):
+    import pytest
+
+    from ragft.config import WorkspaceConfig, load_yaml_model
+    from ragft.errors import ConfigError
+
+    (tmp_path / "ragft.yaml").write_text("threads: 0\n")
+    with pytest.raises(ConfigError, match=r"ragft.yaml: threads: 0 — give a number of threads \(1 or more\) or auto"):
+        load_yaml_model(tmp_path / "ragft.yaml", WorkspaceConfig)
+    (tmp_path / "ragft.yaml").write_text("threads: '2'\n")
+    assert load_yaml_model(tmp_path / "ragft.yaml", WorkspaceConfig).threads == 2
+    assert WorkspaceConfig().threads == "auto"
