@@ -172,7 +172,9 @@ class IndexConfig(_Strict):
     uri: str | None = None
     ann: Literal["auto", "exact", "hnsw"] = "auto"
     ann_threshold: int = Field(50_000, ge=0)
-    ef_search: int = Field(128, ge=1)  # HNSW search depth; raised to the requested depth when that is larger
+    # HNSW search depth (raised to the requested depth when that is larger): 512 keeps hybrid
+    # recall@10 ≥ 0.98 at 100 k and 1 M chunks, where 128 gave 0.976 at 100 k (retrieval_scale.py)
+    ef_search: int = Field(512, ge=1)
 
 
 class WorkspaceConfig(_Strict):

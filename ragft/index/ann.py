@@ -2,12 +2,14 @@
 
 Exact search costs one dot product per chunk: about 100 ms a query at 100 k chunks and over a
 second at 1 M. Above ``IndexConfig.ann_threshold`` chunks (or always, with ``ann: hnsw``) a version
-carries an HNSW graph (``hnsw.faiss``), memory-mapped on load, and dense search walks it instead.
+carries an HNSW graph (``hnsw.faiss``), read on load with faiss's mmap flag, and dense search walks
+it instead. (For this index type faiss still reads the graph into memory: 1.7 GB and 1.2 s at 1 M
+chunks, benchmarks/retrieval_scale.py.)
 
 Why faiss: measured against hnswlib and usearch on the same real vectors
 (``benchmarks/ann_choice.py``, docs/performance.md "Retrieval at scale"), and the only one of the
 three whose Python API filters *inside* the graph walk (``IDSelector``), which document scope
-needs; it also memory-maps a saved graph, so opening a large index stays cheap.
+needs.
 
 Document scope: a scope of at most ``EXACT_SCOPE_ROWS`` chunks is searched exactly (a few
 milliseconds, and exact); a larger one walks the graph with only its rows allowed.
@@ -51,7 +53,7 @@ def save(graph, version: Path) -> None:
 
 
 def load(version: Path, n_rows: int):
-    """The graph saved in ``version`` for its ``n_rows`` chunks, memory-mapped; None when there is
+    """The graph saved in ``version`` for its ``n_rows`` chunks; None when there is
     none (small index, or saved by a ragft without ANN) or it does not match: then it is built."""
     import faiss
 

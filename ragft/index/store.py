@@ -17,7 +17,7 @@ live and intact; stale version folders are removed after a successful swap.
 
 Dense search is an exact dot product in NumPy for small indexes and an HNSW walk above
 ``IndexConfig.ann_threshold`` chunks. Opening an index does no per-chunk work: the chunks, the
-saved BM25, the vectors and the graph are memory-mapped (a writer never rewrites a version in
+saved BM25 and the vectors are memory-mapped, the graph is read whole (a writer never rewrites a version in
 place, it writes a new folder and unlinks the old one, which an open map outlives on POSIX). A
 version saved before ``bm25/`` or ``chunks.arrow`` existed still loads, the missing parts rebuilt
 or parsed as then. Another engine (Milvus) stands behind the same interface: ragft.index.backend.
