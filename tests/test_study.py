@@ -256,6 +256,12 @@ def test_cli_only_runs_the_named_variants(tmp_path, embedder):
     # (t4 is a yes/no question, so the majority-label reference joins as a baseline too.)
     assert [v["name"] for v in results["variants"]] == ["extractive", "extractive-dense", "majority-label"]
     assert results["baselines"] == ["extractive", "majority-label"] and "keeping the baseline(s) extractive" in result.stdout
+    # Where the time went, phase by phase, in run order (benchmarks/generation.py prints it).
+    phases = results["study"]["phases"]
+    assert list(phases) == ["corpus and questions", "fine-tuning", "answering: extractive",
+                            "answering: extractive-dense", "scoring and report", "total"]
+    assert all(seconds >= 0 for seconds in phases.values())
+    assert phases["total"] >= sum(v for k, v in phases.items() if k != "total") - 0.5  # rounding
     records = sorted(p.name for p in (tmp_path / "run" / "records").glob("*.jsonl"))
     assert len(records) == 2 and sum(name.startswith("extractive-dense-") for name in records) == 1
 
