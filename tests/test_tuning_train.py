@@ -69,6 +69,20 @@ def test_sft_lora_learns_exports_and_registers(sft_version, registry, small_llm)
     assert "teal" in after.lower()
 
 
+def test_cli_exports_a_version_as_one_merged_model(sft_version, registry, tmp_path):
+    from ragft.cli import app
+
+    target = tmp_path / "merged"
+    result = CliRunner().invoke(app, ["export", sft_version.name, str(target), "--registry", str(registry.root)])
+    assert result.exit_code == 0, result.output
+    assert f"exported {sft_version.name} (sft) to" in result.output and target.name in result.output  # rich wraps
+    assert (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
+    assert _answers(str(target), [QUESTION]) == _answers(sft_version.path, [QUESTION])
+    again = CliRunner().invoke(app, ["export", sft_version.name, str(target), "--registry", str(registry.root)])
+    # (the console script turns this ConfigError into one "error: …" line)
+    assert isinstance(again.exception, ConfigError) and "already exists — choose a new folder" in str(again.exception)
+
+
 def test_dpo_from_real_pairs_changes_answers(sft_version, registry):
     questions = [QUESTION, "Who approves travel claims above £500?"]
     # Real pairs: the model's own answers are rejected, the wanted answers chosen.
