@@ -116,6 +116,12 @@ def test_orpo_full_finetune(registry):
     assert version.method == "orpo" and version.metrics["steps"] == 1
     assert math.isfinite(version.metrics["final_loss"])
     assert (Path(version.path) / "config.json").is_file()
+    # A LoRA version trained on top of a whole-model version records that version, not its base.
+    example = ChatExample(closed_book_messages(QUESTION), ANSWER, QUESTION)
+    child = train_sft([example], SFTTrainConfig(base_model=f"registry:{version.name}", max_steps=1, batch_size=1,
+                                                max_length=128, save_steps=10), registry)
+    assert json.loads((Path(child.path) / "ragft-base.json").read_text()) == {"parent_dir": f"../{version.name}"}
+    assert _answers(child.path, [QUESTION])[0]
 
 
 def test_sft_with_packing(registry):

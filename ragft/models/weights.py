@@ -34,11 +34,11 @@ def is_model_dir(path: str | Path) -> bool:
     return (Path(path) / "config.json").is_file() or is_adapter_dir(path)
 
 
-def write_base(folder: Path, base_path: str, base_name: str) -> None:
-    """Record in an adapter ``folder`` what it was trained on. ``base_path`` is the folder the
-    training loaded; when that is another adapter version it is stored relative to ``folder``'s
-    final place (a sibling in the registry), else the model's name is kept."""
-    if is_adapter_dir(base_path):
+def write_base(folder: Path, base_path: str, base_name: str, parent_version: bool) -> None:
+    """Record in an adapter ``folder`` what it was trained on. When that is another version of the
+    same registry (``parent_version``: an adapter or a whole model in ``base_path``) it is stored
+    relative to ``folder``'s final place, a sibling; else the model's name (``base_name``)."""
+    if parent_version:
         record = {"parent_dir": os.path.join("..", Path(base_path).name)}
     else:
         record = {"base_model": base_name}

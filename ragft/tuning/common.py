@@ -283,7 +283,7 @@ def export_version(trainer, tokenizer, base: StartingModel, staging_root: Path, 
             for item in saved.iterdir():
                 if item.name.startswith("adapter_"):
                     shutil.copy2(item, staging / item.name)
-            write_base(staging, base.path, base.name)
+            write_base(staging, base.path, base.name, parent_version=base.parent is not None)
         else:
             from transformers import AutoModelForCausalLM
 
