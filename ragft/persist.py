@@ -55,6 +55,11 @@ def read_jsonl(path: Path | str) -> list[Any]:
     return values
 
 
+def text_sha256(text: str) -> str:
+    """Hex SHA-256 of ``text``'s UTF-8 bytes: a document's or chunk's content hash."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def content_hash(value: Any) -> str:
     """Hex SHA-256 of ``value`` as canonical JSON (sorted keys; ``str()`` for non-JSON values)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()

@@ -20,7 +20,6 @@ Text conventions (the chunkers rely on them):
 from __future__ import annotations
 
 import bisect
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +34,7 @@ from ragft.corpus.formats import (
     normalise_newlines,
 )
 from ragft.corpus.limits import check_input_size
+from ragft.persist import text_sha256
 from ragft.types import Document
 
 # ---------------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def load_document(path: Path, root: Path | None = None) -> Document:
         **metadata,
         "title": metadata.get("title") or path.stem,
         "size_bytes": stat.st_size,
-        "content_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "content_sha256": text_sha256(text),
         "mtime": stat.st_mtime,
     }
     return Document(doc_id=_doc_id(path, root), text=text, source=str(path.resolve()), metadata=metadata)

@@ -43,6 +43,7 @@ from typing import Any
 from ragft.corpus.sentences import split_sentences
 from ragft.corpus.loaders import LoadReport, load_folder
 from ragft.errors import RagftError
+from ragft.persist import text_sha256
 from ragft.types import Document, QAExample
 
 FORMATS = ("squad", "pubmedqa", "hotpotqa", "musique", "beir")
@@ -186,7 +187,7 @@ class _Corpus:
         text = f"# {title}\n\n{body}" if title else body
         self.documents[doc_id] = Document(doc_id, text, f"{self.path}", {
             "format": self.format, "title": title or doc_id,
-            "content_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+            "content_sha256": text_sha256(text)})
         self._by_key[key] = doc_id
         return doc_id
 

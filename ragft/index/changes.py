@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ragft.index.embedding import sha256
+from ragft.persist import text_sha256
 from ragft.types import Document
 
 
@@ -19,7 +19,7 @@ def compare(documents: list[Document], old_docs: dict[str, dict], new_docs: dict
     for done, doc in enumerate(documents, start=1):
         if on_progress is not None:
             on_progress("chunking", done - 1, len(documents))
-        sha = doc.metadata.get("content_sha256") or sha256(doc.text)
+        sha = doc.metadata.get("content_sha256") or text_sha256(doc.text)
         if sha in first_with:  # indexed anyway (its id may be what a question cites), but said
             stats.duplicates.append((doc.doc_id, first_with[sha]))
         first_with.setdefault(sha, doc.doc_id)

@@ -3,7 +3,6 @@ checkpointed slice by slice so that an ingest killed part-way resumes from what 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -12,13 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ragft.models.embedder import Embedder
+from ragft.persist import text_sha256
 
 EMBED_SLICE = 512  # texts per embed call when a caller follows progress (one call otherwise)
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def embed_texts(texts: list[str], embedder: Embedder, progress: bool, on_progress: ProgressCallback | None,
@@ -58,7 +54,7 @@ def embed_texts(texts: list[str], embedder: Embedder, progress: bool, on_progres
 
 
 def _checkpoint_path(piece: list[str], embedder: Embedder, folder: Path) -> Path:
-    return folder / f"{sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
+    return folder / f"{text_sha256(json.dumps([embedder.name, piece]))[:24]}.npy"
 
 
 def _checkpointed(piece: list[str], embedder: Embedder, folder: Path) -> np.ndarray | None:

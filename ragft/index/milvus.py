@@ -25,9 +25,9 @@ import numpy as np
 from ragft.config import IndexConfig
 from ragft.errors import RagftError
 from ragft.index.changes import compare
-from ragft.index.embedding import ProgressCallback, embed_texts, sha256
+from ragft.index.embedding import ProgressCallback, embed_texts
 from ragft.index.store import IngestStats, Manifest, reciprocal_rank_fusion
-from ragft.persist import atomic_write_text
+from ragft.persist import atomic_write_text, text_sha256
 from ragft.types import Chunk, Document, Hit
 
 STATE = "milvus.json"  # beside the collection: uri, collection name, manifest
@@ -92,7 +92,7 @@ class MilvusIndex:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         client = client_for(resolve_uri(directory, settings))
-        collection = "ragft_" + sha256(str(directory.resolve()))[:16]
+        collection = "ragft_" + text_sha256(str(directory.resolve()))[:16]
         state = _read_state(directory)
         old = Manifest(**state["manifest"]) if state else None
         if old is None or old.embedder != embedder.name or old.chunker != chunker_config \

@@ -52,7 +52,7 @@ from ragft.rag.modular import RAGState
 from ragft.rag.params import RetrievalOverrides, StepDef
 from ragft.rag.query import clean_line, few_shot, parse_list
 from ragft.rag.steps import Retrieve, fuse_hits
-from ragft.persist import append_jsonl, read_jsonl
+from ragft.persist import append_jsonl, read_jsonl, text_sha256
 from ragft.types import Chunk, Hit
 
 # Bump when the prompt changes: cached questions are then regenerated. (The raw output is cached
@@ -88,7 +88,7 @@ def parse_questions(text: str, n: int) -> list[str]:
 
 
 def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text_sha256(text)
 
 
 @dataclass
