@@ -145,7 +145,8 @@ class ConversationConfig(_Strict):
     history_turns: int = Field(4, ge=0, le=20)
 
 
-def _threads(value: Any) -> int | str:
+def parse_threads(value: Any) -> int | str:
+    """A ``threads`` setting: "auto" or a whole number ≥ 1 (also given as text)."""
     if value == "auto":
         return value
     if isinstance(value, str) and value.strip().isdigit():
@@ -156,7 +157,7 @@ def _threads(value: Any) -> int | str:
 
 
 # CPU threads for torch in this process: "auto" (every usable core) or a count (ragft.models.threads)
-Threads = Annotated[Union[int, str], BeforeValidator(_threads)]
+Threads = Annotated[Union[int, str], BeforeValidator(parse_threads)]
 
 
 class IndexConfig(_Strict):

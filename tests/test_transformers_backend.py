@@ -79,6 +79,9 @@ def test_prompts_prefilled_alone_decode_as_each_would_alone(small_llm):
 
 
 def test_threads_setting(monkeypatch):
+    import pytest
+
+    from ragft.errors import ConfigError
     from ragft.models.threads import resolve_threads
 
     monkeypatch.delenv("RAGFT_THREADS", raising=False)
@@ -88,6 +91,9 @@ def test_threads_setting(monkeypatch):
     assert resolve_threads("auto") >= 1
     monkeypatch.setenv("RAGFT_THREADS", "3")
     assert resolve_threads("auto") == 3 and resolve_threads(1) == 3
+    monkeypatch.setenv("RAGFT_THREADS", "many")
+    with pytest.raises(ConfigError, match=r"^RAGFT_THREADS='many' — give a number of threads \(1 or more\) or auto$"):
+        resolve_threads("auto")
 
 
 def test_threads_config_is_checked_in_one_line(tmp_path):

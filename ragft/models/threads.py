@@ -13,14 +13,20 @@ busy machine. Searches in the index use one BLAS thread whatever this says
 from __future__ import annotations
 
 import os
-from ragft.config import Threads
+
+from ragft.config import Threads, parse_threads
+from ragft.errors import ConfigError
 
 
 def resolve_threads(setting: Threads = "auto") -> int:
     """The thread count ``setting`` means on this machine (``RAGFT_THREADS`` wins when set)."""
-    setting = os.environ.get("RAGFT_THREADS", setting)
+    if "RAGFT_THREADS" in os.environ:  # checked as the config setting is
+        try:
+            setting = parse_threads(os.environ["RAGFT_THREADS"])
+        except ValueError as err:
+            raise ConfigError(f"RAGFT_THREADS={err}") from None
     if setting != "auto":
-        return max(1, int(setting))
+        return setting
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     try:
