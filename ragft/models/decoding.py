@@ -45,8 +45,8 @@ def prefilled_cache(model, rows: list[list[int]], max_new_tokens: int, pad_token
                       logits_to_keep=1)
             alone.append(cache)
         batch_cache = StaticCache(config=model.config, max_cache_len=width - 1 + max_new_tokens)
-        for layer in range(model.config.num_hidden_layers):
-            keys, values = _left_padded_layer(alone, layer, width - 1, model)
+        for layer in range(model.config.num_hidden_layers if width > 1 else 0):  # one-token prompts: nothing cached
+            keys, values = _left_padded_layer(alone, layer, width - 1)
             batch_cache.update(keys, values, layer)
     input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -56,20 +56,16 @@ def prefilled_cache(model, rows: list[list[int]], max_new_tokens: int, pad_token
     return input_ids.to(device), attention_mask.to(device), batch_cache
 
 
-def _left_padded_layer(caches, layer: int, length: int, model):
-    """One layer's keys and values of every prompt, right-aligned in ``length`` positions."""
-    import torch
-
-    config = model.config
-    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    shape = (len(caches), heads, length, head_dim)
-    keys = torch.zeros(shape, dtype=model.dtype, device=model.device)
-    values = torch.zeros_like(keys)
-    for i, cache in enumerate(caches):
-        if not cache.layers or cache.layers[layer].keys is None or not cache.layers[layer].keys.numel():
-            continue  # a one-token prompt: nothing cached, all padding
-        k, v = cache.layers[layer].keys, cache.layers[layer].values
-        keys[i, :, length - k.shape[2]:] = k[0]
-        values[i, :, length - v.shape[2]:] = v[0]
+def _left_padded_layer(caches, layer: int, length: int):
+    """One layer's keys and values of every prompt, right-aligned in ``length`` positions (heads,
+    head size, dtype and device as the model cached them; a one-token prompt cached nothing: all
+    padding)."""
+    cached = [cache.layers[layer] if cache.layers and cache.layers[layer].keys is not None
+              and cache.layers[layer].keys.numel() else None for cache in caches]
+    template = next(c for c in cached if c is not None)
+    keys, values = (t.new_zeros((len(caches), t.shape[1], length, t.shape[3])) for t in (template.keys, template.values))
+    for i, c in enumerate(cached):
+        if c is not None:
+            keys[i, :, length - c.keys.shape[2]:] = c.keys[0]
+            values[i, :, length - c.values.shape[2]:] = c.values[0]
     return keys, values
