@@ -103,11 +103,13 @@ class MilvusIndex:
         manifest = Manifest(embedder=embedder.name, dim=embedder.dim, chunker=chunker_config)
         fresh: list[Chunk] = []
         for doc, unchanged in compare(documents, old.documents if old else {}, manifest.documents, stats, on_progress):
-            manifest.documents[doc.doc_id]["n_chunks"] = old.documents[doc.doc_id]["n_chunks"] if unchanged else 0
-            if not unchanged:
+            if unchanged:
+                count = old.documents[doc.doc_id]["n_chunks"]
+            else:
                 doc_chunks = chunker.chunk(doc)
-                manifest.documents[doc.doc_id]["n_chunks"] = len(doc_chunks)
                 fresh.extend(doc_chunks)
+                count = len(doc_chunks)
+            manifest.documents[doc.doc_id]["n_chunks"] = count
         stale = [d for d in (old.documents if old else {}) if d not in manifest.documents
                  or manifest.documents[d]["sha256"] != old.documents[d]["sha256"]]
         embed_started = time.perf_counter()
