@@ -27,7 +27,7 @@ from pydantic import Field
 from ragft.config import BUILTIN_LLM, _Strict
 from ragft.errors import ConfigError, RagftError
 from ragft.models.registry import ModelRegistry, ModelVersion, is_registry_model, now
-from ragft.models.weights import is_model_dir, load_causal_lm, write_base
+from ragft.models.weights import is_adapter_dir, is_model_dir, load_causal_lm, write_base
 
 # ---------------------------------------------------------------------------------------------
 # Configuration shared by every method (each method's config adds its own fields)
@@ -122,6 +122,9 @@ def load_model(path: str, config: TrainConfigBase, device: str):
     from transformers import AutoModelForCausalLM
 
     if config.peft == "qlora":
+        if is_adapter_dir(path):  # 4-bit weights are quantised on load, from a whole model folder only
+            raise ConfigError(f"peft: qlora cannot start from {path}, a LoRA adapter version — write it as one "
+                              "model with `ragft export NAME DEST` and train from DEST, or use peft: lora")
         return AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16,
                                                     quantization_config=qlora_quantization(device))
     return load_causal_lm(path, torch.float32 if device == "cpu" else torch.bfloat16)
