@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
+from latency import search_latencies_ms  # noqa: E402 (beside this script)
 from real_vectors import load_real  # noqa: E402 (beside this script)
 from ragft.config import EmbedderConfig, IndexConfig  # noqa: E402
 from ragft.index import milvus  # noqa: E402
@@ -75,12 +76,8 @@ def manifest_of(rows: list[Chunk]) -> Manifest:
 
 
 def latencies(index, questions: list[str], mode: str) -> tuple[list[list[str]], float, float]:
-    found, times = [], []
-    for q in questions:
-        began = time.perf_counter()
-        hits = index.search(q, k=K, mode=mode)
-        times.append((time.perf_counter() - began) * 1000)
-        found.append([h.chunk.chunk_id for h in hits])
+    found: list[list[str]] = []
+    times = search_latencies_ms(index, questions, mode, K, found)
     return found, float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
