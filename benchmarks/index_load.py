@@ -21,6 +21,7 @@ test questions.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -137,11 +138,13 @@ def main() -> int:
         after, before = Path(tmp) / "after", Path(tmp) / "before"
         started = time.perf_counter()
         live = index.save(after)
+        [segment] = json.loads((live / "manifest.json").read_text())["segments"]
+        files = after / "segments" / segment["name"]
         print(f"save (with bm25/): {time.perf_counter() - started:.2f} s, bm25/ "
-              f"{sum(f.stat().st_size for f in (live / 'bm25').iterdir()) / 1e6:.1f} MB, embeddings.npy "
-              f"{(live / 'embeddings.npy').stat().st_size / 1e6:.1f} MB")
+              f"{sum(f.stat().st_size for f in (files / 'bm25').iterdir()) / 1e6:.1f} MB, embeddings.npy "
+              f"{(files / 'embeddings.npy').stat().st_size / 1e6:.1f} MB")
         shutil.copytree(after, before)
-        shutil.rmtree(before / live.name / "bm25")  # a version folder as older ragft wrote it
+        shutil.rmtree(before / "segments" / segment["name"] / "bm25")  # as older ragft wrote indexes
         del index
         print(f"\n{'':16} {'load wall s':>11} {'load CPU s':>10} {'1st search ms':>13} "
               f"{'dense p50 ms':>12} {'bm25 p50 ms':>11} {'hybrid p50 ms':>13}")

@@ -54,8 +54,9 @@ class Remembered:
 def corpus(n: int, chunks: list, vectors: np.ndarray) -> tuple[list[Chunk], np.ndarray, int]:
     """``n`` rows: the real ones first, then mixed ones (see the module's docstring)."""
     real = min(n, len(chunks))
-    rows = [Chunk(f"{doc}#{i}", doc, text, 0, len(text)) for i, (doc, text) in enumerate(chunks[:real])]
-    matrix = [vectors[:real]]
+    by_document = sorted(range(real), key=lambda i: chunks[i][0])  # an index keeps a document's chunks together
+    rows = [Chunk(f"{chunks[i][0]}#{i}", chunks[i][0], chunks[i][1], 0, len(chunks[i][1])) for i in by_document]
+    matrix = [vectors[by_document]]
     rng = np.random.default_rng(0)
     for start in range(real, n, 100_000):
         count = min(100_000, n - start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -28,6 +29,13 @@ DOCS = {
 def documents(overrides: dict[str, str] | None = None) -> list[Document]:
     texts = {**DOCS, **(overrides or {})}
     return [Document(doc_id=d, text=t, source=d) for d, t in texts.items()]
+
+
+def segment_of(folder):
+    """The folder of the live version's only segment."""
+    manifest = json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
+    [segment] = manifest["segments"]
+    return folder / "segments" / segment["name"]
 
 
 def build(embedder, docs=None, previous=None):
@@ -104,7 +112,9 @@ def test_interrupted_save_leaves_previous_index_intact(embedder, tmp_path, monke
     # The next successful save replaces it and clears the half-written folder.
     changed.save(tmp_path / "index")
     assert "08:15" in " ".join(c.text for c in HybridIndex.load(tmp_path / "index", embedder).chunks)
-    assert len([p for p in (tmp_path / "index").iterdir() if p.is_dir()]) == 1
+    folder = tmp_path / "index"
+    assert len([p for p in folder.iterdir() if p.name.startswith("v-")]) == 1
+    assert len(list((folder / "segments").iterdir())) == 1 and not list(folder.rglob("*.partial"))
 
 
 def test_save_leaves_another_live_writers_staging_folder_alone(embedder, tmp_path):
@@ -168,8 +178,8 @@ def test_missing_or_broken_index_is_a_clear_error(embedder, tmp_path):
     with pytest.raises(RagftError, match="no index here — run `ragft ingest PATH` first"):
         HybridIndex.load(tmp_path / "nothing", embedder)
     index, _ = build(embedder)
-    live = index.save(tmp_path / "index")
-    (live / "embeddings.npy").write_bytes(b"not numpy")
+    index.save(tmp_path / "index")
+    (segment_of(tmp_path / "index") / "embeddings.npy").write_bytes(b"not numpy")
     with pytest.raises(RagftError, match="cannot be read .* re-run `ragft ingest`"):
         HybridIndex.load(tmp_path / "index", embedder)
 
@@ -194,8 +204,8 @@ def test_a_loaded_index_uses_the_saved_bm25_and_searches_exactly_like_the_built_
     from ragft.index import bm25
 
     index, _ = build(embedder)
-    live = index.save(tmp_path / "index")
-    assert (live / "bm25" / bm25.STAMP).is_file()
+    index.save(tmp_path / "index")
+    assert (segment_of(tmp_path / "index") / "bm25" / bm25.STAMP).is_file()
 
     def no_rebuild(texts):
         raise AssertionError("opening a saved index rebuilt BM25")
@@ -216,7 +226,8 @@ def test_a_version_without_a_usable_saved_bm25_rebuilds_it_and_searches_the_same
     from ragft.index import bm25
 
     index, _ = build(embedder)
-    live = index.save(tmp_path / "index")
+    index.save(tmp_path / "index")
+    live = segment_of(tmp_path / "index")
     stamp = live / "bm25" / bm25.STAMP
     if damage == "no bm25 folder":
         shutil.rmtree(live / "bm25")
@@ -231,5 +242,5 @@ def test_a_version_without_a_usable_saved_bm25_rebuilds_it_and_searches_the_same
     loaded = HybridIndex.load(tmp_path / "index", embedder)
     _assert_same_search(index, loaded)
     # Saving what was loaded writes a complete version again.
-    again = loaded.save(tmp_path / "index")
-    assert bm25.load(again, len(index.chunks)) is not None
+    loaded.save(tmp_path / "index")
+    assert bm25.load(segment_of(tmp_path / "index"), len(index.chunks)) is not None

@@ -4,31 +4,19 @@ stored as columns and mapped on load, and older versions (chunks.jsonl) still re
 from __future__ import annotations
 
 import json
-import zlib
+import shutil
 from dataclasses import asdict
 
 import numpy as np
 import pytest
+from bag_of_words import DIM, BagOfWords
 
 from ragft.config import IndexConfig
 from ragft.index import ann, chunktable
 from ragft.index.store import HybridIndex, Manifest
 from ragft.types import Chunk
 
-DIM = 32
 WORDS = [f"w{i}" for i in range(400)]
-
-
-class BagOfWords:
-    """A cheap deterministic embedder: each word a fixed random direction, a text their normalised
-    sum — texts sharing words are near, so dense rankings mean something, and no model loads."""
-
-    name, dim = "bag-of-words-32", DIM
-
-    def embed(self, texts, progress=False):
-        rows = [sum(np.random.default_rng(zlib.crc32(w.encode())).normal(size=DIM) for w in t.split()) for t in texts]
-        matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
-        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
 def corpus(n: int, per_doc: int = 50) -> tuple[list[Chunk], np.ndarray, Manifest]:
@@ -54,6 +42,30 @@ def saved(tmp_path_factory):
     return root, chunks
 
 
+def segment_of(folder):
+    """The folder of the live version's only segment."""
+    manifest = json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
+    [segment] = manifest["segments"]
+    return folder / "segments" / segment["name"]
+
+
+def as_format_1(folder):
+    """Rewrite a saved one-segment index as ragft saved indexes before segments: every file in the
+    version folder, no placements in the manifest. Returns the version folder."""
+    live = folder / (folder / "CURRENT").read_text()
+    segment = segment_of(folder)
+    manifest = json.loads((live / "manifest.json").read_text())
+    for entry in manifest["documents"].values():
+        del entry["segment"], entry["first_row"]
+    manifest.update(format_version=1)
+    del manifest["segments"]
+    for path in segment.iterdir():
+        path.rename(live / path.name)
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(folder / "segments")
+    return live
+
+
 def load(root, name, **settings):
     return HybridIndex.load(root / name, BagOfWords(), IndexConfig(**settings))
 
@@ -73,16 +85,16 @@ def test_hnsw_top10_recalls_at_least_98_percent_of_exact_search(saved):
 
 def test_the_graph_is_saved_with_the_version_and_mapped_on_load(saved):
     root, _ = saved
-    live = root / "hnsw" / (root / "hnsw" / "CURRENT").read_text().strip()
-    assert (live / ann.FILE).is_file() and not any((root / "exact").glob(f"v-*/{ann.FILE}"))
+    assert (segment_of(root / "hnsw") / ann.FILE).is_file() and not (segment_of(root / "exact") / ann.FILE).exists()
     index = load(root, "hnsw", ann="hnsw")
-    assert index._graph is not None and index._graph.ntotal == 3000  # loaded, not rebuilt
+    graph = index.segments[0].graph
+    assert graph is not None and graph.ntotal == 3000  # loaded, not rebuilt
 
 
 def test_auto_switches_to_hnsw_at_the_threshold(saved):
     root, _ = saved
-    assert load(root, "hnsw", ann="auto", ann_threshold=3000)._graph is not None
-    assert load(root, "hnsw", ann="auto", ann_threshold=3001)._graph is None
+    assert load(root, "hnsw", ann="auto", ann_threshold=3000).segments[0].graph is not None
+    assert load(root, "hnsw", ann="auto", ann_threshold=3001).segments[0].graph is None
     assert not ann.wanted(IndexConfig(), 49_999) and ann.wanted(IndexConfig(), 50_000)
 
 
@@ -114,7 +126,7 @@ def test_a_version_saved_with_chunks_jsonl_still_loads(saved, tmp_path):
     root, chunks = saved
     index = load(root, "exact")
     index.save(tmp_path / "old")
-    live = tmp_path / "old" / (tmp_path / "old" / "CURRENT").read_text().strip()
+    live = as_format_1(tmp_path / "old")
     (live / chunktable.FILE).unlink()  # as ragft wrote versions before chunks.arrow
     (live / chunktable.LEGACY_FILE).write_text("".join(json.dumps(asdict(c)) + "\n" for c in chunks))
     old = HybridIndex.load(tmp_path / "old", BagOfWords())

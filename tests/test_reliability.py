@@ -195,7 +195,7 @@ def test_a_failed_save_leaves_the_live_version_and_no_partial_folder(tmp_path, m
     with pytest.raises(RagftError, match=r"No space left on device\) .* the previous index is intact"):
         _tiny_index(5, 2).save(folder)
     assert HybridIndex.load(folder).chunks[0].text == "version 1 text 0"
-    assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
+    assert not list(folder.rglob("*.partial"))
 
 
 def test_duplicate_documents_are_named(tmp_path, embedder):

@@ -67,13 +67,20 @@ def load(version: Path, n_rows: int):
     return graph if graph.ntotal == n_rows else None
 
 
-def search(graph, query: np.ndarray, depth: int, ef_search: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-    """(row, score) of the ``depth`` nearest rows, best first; only ``allowed`` rows when given."""
+def search(graph, query: np.ndarray, depth: int, ef_search: int, allowed: np.ndarray | None,
+           dead: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """(row, score) of the ``depth`` nearest rows, best first; only ``allowed`` rows when given,
+    else any row but the ``dead`` ones (a segment's superseded chunks, see ragft.index.segments)."""
     import faiss
 
     params = faiss.SearchParametersHNSW(efSearch=max(ef_search, depth))
+    # Selectors must outlive the search: kept alive by these locals.
     if allowed is not None:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-        params.sel = selector  # the selector must outlive the search: kept alive by this local
+        params.sel = selector
+    elif dead is not None and len(dead):
+        excluded = faiss.IDSelectorBatch(np.ascontiguousarray(dead, dtype=np.int64))
+        selector = faiss.IDSelectorNot(excluded)
+        params.sel = selector
     scores, rows = graph.search(np.ascontiguousarray(query[None], dtype=np.float32), depth, params=params)
     return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]

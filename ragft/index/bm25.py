@@ -55,6 +55,48 @@ def scores(retriever, query: str, n_docs: int) -> np.ndarray:
     return np.asarray(retriever.get_scores(known), dtype=np.float32)
 
 
+def scores_across(retrievers: list, query: str) -> list[np.ndarray]:
+    """Each segment's BM25 scores for ``query``, with one IDF over all of them.
+
+    A segment's bm25s model weighs a word by how rare it is *in that segment*: in a fresh
+    one-document segment every word of the document is "common". So with several segments each
+    word's column is rescaled from its segment's IDF to the IDF over all segments' chunks (dead
+    rows included until their segment is rewritten, as Lucene does). Only the length
+    normalisation keeps the segment's own average chunk length, which the chunker keeps alike.
+    Hand-written because bm25s has no multi-part index nor per-word weights.
+    """
+    if len(retrievers) == 1:
+        return [scores(retrievers[0], query, int(retrievers[0].scores["num_docs"]))]
+    words = tokens([query], return_ids=False)[0]
+    columns = [[r.vocab_dict.get(w) for w in words] for r in retrievers]
+    sizes = [int(r.scores["num_docs"]) for r in retrievers]
+    found = [[_frequency(r, c) for c in cols] for r, cols in zip(retrievers, columns)]
+    overall = [_idf(sum(f[i] for f in found), sum(sizes)) for i in range(len(words))]
+    results = []
+    for retriever, cols, freqs, size in zip(retrievers, columns, found, sizes):
+        result = np.zeros(size, dtype=np.float32)
+        data, indices, indptr = (retriever.scores[k] for k in ("data", "indices", "indptr"))
+        for col, freq, idf in zip(cols, freqs, overall):
+            if col is not None and freq:
+                start, end = indptr[col], indptr[col + 1]
+                result[indices[start:end]] += data[start:end] * np.float32(idf / _idf(freq, size))
+        results.append(result)
+    return results
+
+
+def _frequency(retriever, column: int | None) -> int:
+    """In how many of the segment's chunks the word occurs (its column's non-zeros)."""
+    if column is None:
+        return 0
+    indptr = retriever.scores["indptr"]
+    return int(indptr[column + 1] - indptr[column])
+
+
+def _idf(frequency: int, n_docs: int) -> float:
+    """bm25s's default (Lucene) IDF."""
+    return float(np.log(1 + (n_docs - frequency + 0.5) / (frequency + 0.5)))
+
+
 def save(retriever, version: Path) -> None:
     """Write ``retriever`` into ``version/bm25/`` (the caller fsyncs and renames the version)."""
     folder = version / FOLDER
@@ -77,7 +119,7 @@ def load(version: Path, n_docs: int, mmap: bool = True):
             return None
         retriever = bm25s.BM25.load(folder, mmap=mmap, show_progress=False)
     except FileNotFoundError:
-        if (version / "manifest.json").is_file():
+        if version.is_dir():
             return None  # saved before BM25 was persisted (or a file of it deleted by hand)
         raise
     except (OSError, ValueError, TypeError, KeyError):  # torn, or written by an incompatible bm25s

@@ -1,14 +1,33 @@
-"""Housekeeping of an index's version folders: a staged version made durable before it goes live,
-superseded and abandoned versions removed after. Readers are never disturbed by the removal: they
-either finished reading, or hold memory maps, which outlive the unlinked files on POSIX (on
-Windows the removal of a mapped file fails, is ignored, and the next save retries it)."""
+"""An index folder on disk: segments written once, versions naming them, one writer at a time::
+
+    index/
+      CURRENT                 name of the live version folder (replaced atomically)
+      v-<stamp>/manifest.json the documents and the segments holding their chunks (ragft.index.store)
+      segments/s-<stamp>/     one segment's files (ragft.index.segments), never changed once written
+      .lock                   held while a writer saves (ingests, studies sharing an index)
+
+A save writes its new segments, then its version, each staged as ``<name>.partial``, made durable
+and renamed, then swaps ``CURRENT`` with ``os.replace`` (atomic on POSIX and Windows): an
+interrupted save leaves the previous version live and intact. Under the lock, the save then
+removes versions that are not live and segments the live version does not name. Readers are never
+disturbed by the removal: they either finished reading, or hold memory maps, which outlive the
+unlinked files on POSIX (on Windows the removal of a mapped file fails, is ignored, and the next
+save retries it); a reader that finds its version gone reads ``CURRENT`` again.
+
+Versions saved by ragft before segments (format 1) hold the files of their one segment in the
+version folder itself; they are read as they are and rewritten as a segment by the next ingest.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from ragft.persist import atomic_write_text
 
 _PARTIAL_GRACE_SECONDS = 3600  # a staging folder older than this is abandoned, whoever wrote it
 
@@ -34,15 +53,70 @@ def fsync_tree(folder: Path) -> None:
         os.close(handle)
 
 
-def remove_stale_versions(directory: Path, keep: str) -> None:
-    """Delete superseded versions and abandoned half-written ones, but not another process's
-    save in progress (studies run side by side can share an index)."""
-    for path in directory.iterdir():
-        if not (path.is_dir() and path.name.startswith("v-") and path.name != keep):
-            continue
-        if path.name.endswith(".partial") and _written_by_another_live_process(path):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
+SEGMENTS = "segments"
+
+
+@contextmanager
+def writing(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s write lock (an OS file lock, freed if the holder dies)."""
+    import filelock
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(directory / ".lock")):
+        yield
+
+
+def new_name(prefix: str) -> str:
+    """A folder name no other save picks: time, process id and a fine clock."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
+
+
+def segment_folder(directory: Path, name: str) -> Path:
+    return directory / SEGMENTS / name
+
+
+def save_segment(directory: Path, write: Callable[[Path], None]) -> str:
+    """Stage, fill (``write(folder)``), make durable and rename a new segment; returns its name."""
+    name = new_name("s")
+    staging = segment_folder(directory, name + ".partial")
+    staging.parent.mkdir(exist_ok=True)
+    try:
+        write(staging)
+        fsync_tree(staging)
+    except OSError:  # disk full, read-only: leave nothing half-written (an interrupt leaves it to the next save)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.rename(segment_folder(directory, name))
+    return name
+
+
+def save_version(directory: Path, manifest_json: str) -> str:
+    """Write a version naming its segments, then point ``CURRENT`` at it; returns its name."""
+    name = new_name("v")
+    staging = directory / (name + ".partial")
+    staging.mkdir()
+    try:
+        (staging / "manifest.json").write_text(manifest_json, encoding="utf-8")
+        fsync_tree(staging)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.rename(directory / name)
+    atomic_write_text(directory / "CURRENT", name)
+    return name
+
+
+def remove_stale(directory: Path, keep: str, segments: set[str]) -> None:
+    """Delete superseded versions, segments the live version ``keep`` does not name, and abandoned
+    half-written folders, but not another process's save in progress (older ragft wrote without
+    the lock; studies run side by side can share an index)."""
+    for parent, prefix, wanted in ((directory, "v-", {keep}), (directory / SEGMENTS, "s-", segments)):
+        for path in parent.iterdir() if parent.is_dir() else ():
+            if not (path.is_dir() and path.name.startswith(prefix) and path.name not in wanted):
+                continue
+            if path.name.endswith(".partial") and _written_by_another_live_process(path):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _written_by_another_live_process(partial: Path) -> bool:
