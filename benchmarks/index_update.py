@@ -14,8 +14,10 @@ real contract (its text and so all its chunks) and ingests the corpus again two 
                vectors, BM25 and (at this size) the HNSW graph written: what every ingest did
                before segments, less embedding the changed document and opening the old index.
 
-Printed per round: wall and CPU seconds, bytes written (new files), and the row count searched.
-A hybrid search for the changed text must then find the changed document first.
+Printed per round: wall and CPU seconds, bytes written (new files), the row count searched, and
+the p50 of a hybrid top-10 search (``retrieval_scale.py``'s questions, embedded once) over the
+index as it is then — one segment at first, one more per round. A BM25 search for the changed
+text must find the changed document first.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 from real_vectors import load_real  # noqa: E402 (beside this script)
-from retrieval_scale import corpus  # noqa: E402
+from latency import search_latencies_ms  # noqa: E402
+from retrieval_scale import Remembered, corpus, questions_and_vectors  # noqa: E402
 
 from ragft.config import EmbedderConfig  # noqa: E402
 from ragft.corpus import make_chunker  # noqa: E402
@@ -83,17 +86,28 @@ def main() -> None:
     contracts = sorted({c.doc_id for c in rows[:real]})
     print(f"{len(rows):,} chunks ({real:,} real) in {len({c.doc_id for c in rows}):,} documents; "
           f"one real contract changed per round")
-    print("| round | write | wall s | CPU s | of which embedding s | bytes written | chunks embedded | rows searched |")
-    print("|---|---|---|---|---|---|---|---|")
+    questions, query_vectors, _ = questions_and_vectors()
+    remembered = Remembered(embedder.name, query_vectors)
+
+    def hybrid_p50() -> str:
+        index = HybridIndex.load(folder, remembered)
+        return f"{np.percentile(search_latencies_ms(index, questions, 'hybrid', k=10), 50):.1f} ms"
+
+    print("| round | write | wall s | CPU s | of which embedding s | bytes written | chunks embedded | rows searched "
+          "| segments | hybrid p50 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "index"
         HybridIndex(rows, matrix, manifest_for(rows), embedder).save(folder)
+        print(f"| 0 | first ingest | | | | | | {len(rows):,} | 1 | {hybrid_p50()} |", flush=True)
+        edited: dict[str, str] = {}
         for round_ in range(1, args.rounds + 1):
             changed = contracts[round_ - 1]
             text = " ".join(c.text for c in rows if c.doc_id == changed) + f" Amendment {round_} signed at Xylophone Harbour."
-            documents = [Document(doc_id=d, text="", metadata={"content_sha256": "unchanged"})
-                         for d in manifest_for(rows).documents if d != changed]
-            documents.append(Document(doc_id=changed, text=text, source=changed))
+            edited[changed] = text  # earlier rounds' edits stay (unchanged since), the rest as first ingested
+            documents = [Document(doc_id=d, text=edited[d], source=d) if d in edited else
+                         Document(doc_id=d, text="", metadata={"content_sha256": "unchanged"})
+                         for d in manifest_for(rows).documents]
 
             def segment():
                 previous = HybridIndex.load(folder, embedder)
@@ -104,7 +118,8 @@ def main() -> None:
             before = files(folder)
             wall, cpu, (index, stats) = timed(segment)
             print(f"| {round_} | segment | {wall:.2f} | {cpu:.2f} | {stats.embed_seconds:.2f} | {written(folder, before):,} | "
-                  f"{stats.embedded_chunks} | {len(index.chunks):,} |", flush=True)
+                  f"{stats.embedded_chunks} | {len(index.chunks):,} | {len(index.segments)} | {hybrid_p50()} |",
+                  flush=True)
             top = HybridIndex.load(folder, embedder).search("Xylophone Harbour", k=1, mode="bm25")[0]
             assert top.chunk.doc_id == changed, top
 
@@ -114,7 +129,7 @@ def main() -> None:
             live_chunks, live_vectors = list(index.chunks), np.asarray(index.embeddings)
             wall, cpu, _ = timed(lambda: HybridIndex(live_chunks, live_vectors, index.manifest, embedder).save(whole))
             print(f"| {round_} | rewrite | {wall:.2f} | {cpu:.2f} | - | {written(whole, {}):,} | - | "
-                  f"{len(live_chunks):,} |", flush=True)
+                  f"{len(live_chunks):,} | 1 | |", flush=True)
 
 
 if __name__ == "__main__":
