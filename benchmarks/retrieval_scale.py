@@ -149,7 +149,7 @@ def questions_and_vectors() -> tuple[list[str], dict[str, np.ndarray], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--ef", default="128", help="HNSW efSearch values to measure, comma-separated")
+    parser.add_argument("--ef", default="128", help="HNSW efSearch values to measure, comma-separated ('' for none)")
     parser.add_argument("--no-engine", action="store_true", help="skip the Milvus Lite rows")
     args = parser.parse_args()
     chunks, vectors = load_real()
@@ -162,7 +162,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
-            bench_size(n, chunks, vectors, embedder, questions, Path(tmp), [int(e) for e in args.ef.split(",")],
+            bench_size(n, chunks, vectors, embedder, questions, Path(tmp), [int(e) for e in args.ef.split(",") if e],
                        not args.no_engine)
 
 
