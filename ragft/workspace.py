@@ -24,7 +24,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragft.config import ChunkerConfig, EmbedderConfig, WorkspaceConfig, load_yaml_model, save_yaml_model
+from ragft.config import (
+    ChunkerConfig,
+    EmbedderConfig,
+    IndexConfig,
+    WorkspaceConfig,
+    load_yaml_model,
+    save_yaml_model,
+)
 from ragft.errors import RagftError
 from ragft.corpus import LoadReport, make_chunker
 from ragft.corpus.public_formats import load_corpus
@@ -170,7 +177,8 @@ def _previous_index(workspace: Workspace, config: WorkspaceConfig) -> HybridInde
     if config.index.backend != "embedded" or not has_index(workspace.index_dir, config.index):
         return None
     try:
-        return HybridIndex.load(workspace.index_dir, embedder=None)
+        # only its chunks and vectors are reused: its HNSW graphs (GBs at a million chunks) stay on disk
+        return HybridIndex.load(workspace.index_dir, embedder=None, settings=IndexConfig(ann="exact"))
     except RagftError as err:
         print(f"note: {err}; rebuilding the index from scratch")
         return None

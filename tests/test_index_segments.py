@@ -158,3 +158,19 @@ def test_documents_without_chunks_survive_incremental_ingests(tmp_path):
     assert set(index.doc_ids) == {"blank", "doc001"} and [c.doc_id for c in index.chunks] == ["doc001"]
     index = ingest(folder, {"blank": "   "})
     assert index.doc_ids == ["blank"] and len(index.chunks) == 0 and index.search("w1") == []
+
+
+def test_an_index_opened_without_its_graph_reads_it_from_disk_when_first_needed(tmp_path, monkeypatch):
+    from ragft.config import IndexConfig
+    from ragft.index import ann
+
+    folder = tmp_path / "index"
+    index = build(corpus(30))
+    index.settings = IndexConfig(ann="hnsw")
+    index.save(folder)
+    opened = HybridIndex.load(folder, BagOfWords(), IndexConfig(ann="exact"))  # as an ingest opens it
+    assert opened.segments[0].graph is None
+    monkeypatch.setattr(ann, "build", lambda vectors: pytest.fail("the saved graph was rebuilt"))
+    opened.settings = IndexConfig(ann="hnsw")
+    assert len(opened.search("w1 w2", k=5, mode="dense")) == 5
+    assert opened.segments[0].graph.ntotal == len(opened.chunks)

@@ -41,6 +41,7 @@ class Segment:
         self.bm25 = bm25 if bm25 is not None or not len(chunks) else lexical.build([c.text for c in chunks])
         self.graph = graph
         self.name = name
+        self.folder: Path | None = None  # where it was read from
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -64,10 +65,15 @@ class Segment:
         embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
         bm25 = lexical.load(folder, len(chunks)) if len(chunks) else None
         graph = ann.load(folder, len(chunks)) if ann.wanted(settings, len(chunks)) else None
-        return cls(chunks, embeddings, bm25, graph, name if bm25 is not None or not len(chunks) else None)
+        segment = cls(chunks, embeddings, bm25, graph, name if bm25 is not None or not len(chunks) else None)
+        segment.folder = folder
+        return segment
 
     def hnsw(self):
-        """The HNSW graph over the vectors: loaded with the segment, else built now (in memory)."""
+        """The HNSW graph over the vectors: loaded with the segment (or now, from its folder, when
+        it was opened without), else built now (in memory)."""
+        if self.graph is None and self.folder is not None:
+            self.graph = ann.load(self.folder, len(self))
         if self.graph is None:
             self.graph = ann.build(np.asarray(self.embeddings))
         return self.graph
