@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/generation.py                      # all three sections
     .venv/bin/python benchmarks/generation.py --only generation --questions 32
     .venv/bin/python benchmarks/generation.py --only demo --run runs/sample   # phases of a finished run
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/generation.py --only prefill  # arithmetic rate, one core
 
 1. **Generation on RAG prompts.** The built-in sample's test questions, each with its dense top-5
    passages in the study's RAG prompt (~800 tokens), answered (32 new tokens, greedy) by:
@@ -18,6 +19,10 @@
    batch size and steps, TRL's defaults for everything else; interleaved rounds; non-padding tokens
    per second of training.
 3. **`make demo`'s phases**, from ``results.json`` of a finished run (``study.phases``).
+4. **Prefill's arithmetic rate** (only with ``--only prefill``): one forward pass over a prompt of
+   the RAG prompts' average length (862 tokens), fp32 and bf16, best of 3, with the FLOPs the
+   model's shapes imply (matrix products and causal attention), so the GFLOP/s can be set against
+   the CPU's peak: how much faster reading a prompt can get without reading fewer tokens.
 """
 
 from __future__ import annotations
@@ -197,9 +202,40 @@ def demo_phases(run: Path) -> None:
         print(f"| {phase} | {seconds:.1f} |")
 
 
+def prefill_rate(tokens: int = 862) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ragft.models.builtin import resolve_llm_path
+    from ragft.models.threads import apply_threads
+
+    threads = apply_threads()
+    path = resolve_llm_path("builtin:smollm2-135m")
+    print("| dtype | prompt tokens | best of 3, s | tokens/s | GFLOP | GFLOP/s | torch threads |")
+    print("|---|---|---|---|---|---|---|")
+    for dtype in (torch.float32, torch.bfloat16):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
+        c = model.config
+        head = c.hidden_size // c.num_attention_heads
+        weights = c.hidden_size * (2 * c.hidden_size + 2 * c.num_key_value_heads * head) + 3 * c.hidden_size * c.intermediate_size
+        flops = (2 * weights * c.num_hidden_layers * tokens  # the layers' matrix products
+                 + c.num_hidden_layers * 2 * 2 * (tokens * tokens / 2) * c.hidden_size  # causal QK and AV
+                 + 2 * c.hidden_size * c.vocab_size)  # the last position's logits
+        ids = torch.randint(100, 40_000, (1, tokens))
+        with torch.inference_mode():
+            model(ids, logits_to_keep=1)
+            best = float("inf")
+            for _ in range(3):
+                began = time.perf_counter()
+                model(ids, logits_to_keep=1)
+                best = min(best, time.perf_counter() - began)
+        print(f"| {str(dtype).removeprefix('torch.')} | {tokens} | {best:.3f} | {tokens / best:.0f} | {flops / 1e9:.0f} | "
+              f"{flops / best / 1e9:.0f} | {threads} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["generation", "training", "demo"])
+    parser.add_argument("--only", choices=["generation", "training", "demo", "prefill"])
     parser.add_argument("--questions", type=int, default=32, help="RAG prompts to answer per mode")
     parser.add_argument("--train-steps", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1, help="interleaved training rounds")
@@ -211,6 +247,8 @@ def main() -> None:
         training(args.train_steps, args.rounds)
     if args.only in (None, "demo"):
         demo_phases(args.run)
+    if args.only == "prefill":
+        prefill_rate()
 
 
 if __name__ == "__main__":
