@@ -47,8 +47,7 @@ class Segment:
         return len(self.chunks)
 
     def write(self, folder: Path, settings: IndexConfig) -> None:
-        """Its files into the new ``folder`` (the caller fsyncs and renames it)."""
-        folder.mkdir()
+        """Its files into the empty ``folder`` (the caller fsyncs and renames it)."""
         chunktable.save(self.chunks, folder)
         np.save(folder / "embeddings.npy", np.asarray(self.embeddings, dtype=np.float32))
         if self.bm25 is not None:
@@ -146,13 +145,16 @@ class LiveRows:
     def dead(self, segment: int) -> np.ndarray | None:
         """The segment's dead rows (None when there are none)."""
         if segment not in self._dead:
-            rows, dead = self.live[segment], None
-            if rows is not None and len(rows) < self.sizes[segment]:
-                mask = np.ones(self.sizes[segment], dtype=bool)
-                mask[rows] = False
-                dead = np.flatnonzero(mask)
-            self._dead[segment] = dead
+            rows = self.live[segment]
+            whole = rows is None or len(rows) == self.sizes[segment]
+            self._dead[segment] = None if whole else np.flatnonzero(~self.alive(segment))
         return self._dead[segment]
+
+    def alive(self, segment: int) -> np.ndarray:
+        """A mask over the segment's rows: True where live."""
+        mask = np.zeros(self.sizes[segment], dtype=bool)
+        mask[self.local_rows(segment)] = True
+        return mask
 
     def local_rows(self, segment: int) -> np.ndarray:
         rows = self.live[segment]
@@ -175,13 +177,11 @@ class LiveChunks(Sequence):
         return self._segments[segment].chunks[local]
 
     def __iter__(self) -> Iterator[Chunk]:
-        for segment, rows in zip(self._segments, self._rows.live):
+        for i, (segment, rows) in enumerate(zip(self._segments, self._rows.live)):
             if rows is None:
                 yield from segment.chunks
             else:  # in stored order (batched reads), skipping the dead rows: at most a quarter of them
-                alive = np.zeros(len(segment), dtype=bool)
-                alive[rows] = True
-                yield from (chunk for chunk, keep in zip(segment.chunks, alive) if keep)
+                yield from (chunk for chunk, keep in zip(segment.chunks, self._rows.alive(i)) if keep)
 
 
 class LiveVectors:

@@ -76,34 +76,31 @@ def segment_folder(directory: Path, name: str) -> Path:
 
 
 def save_segment(directory: Path, write: Callable[[Path], None]) -> str:
-    """Stage, fill (``write(folder)``), make durable and rename a new segment; returns its name."""
+    """A new segment, filled by ``write(folder)``; returns its name."""
     name = new_name("s")
-    staging = segment_folder(directory, name + ".partial")
-    staging.parent.mkdir(exist_ok=True)
-    try:
-        write(staging)
-        fsync_tree(staging)
-    except OSError:  # disk full, read-only: leave nothing half-written (an interrupt leaves it to the next save)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    staging.rename(segment_folder(directory, name))
+    _staged(segment_folder(directory, name), write)
     return name
 
 
 def save_version(directory: Path, manifest_json: str) -> str:
     """Write a version naming its segments, then point ``CURRENT`` at it; returns its name."""
     name = new_name("v")
-    staging = directory / (name + ".partial")
-    staging.mkdir()
-    try:
-        (staging / "manifest.json").write_text(manifest_json, encoding="utf-8")
-        fsync_tree(staging)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    staging.rename(directory / name)
+    _staged(directory / name, lambda folder: (folder / "manifest.json").write_text(manifest_json, encoding="utf-8"))
     atomic_write_text(directory / "CURRENT", name)
     return name
+
+
+def _staged(final: Path, write: Callable[[Path], None]) -> None:
+    """Fill ``final`` as ``<final>.partial``, make it durable, then rename it into place."""
+    staging = final.with_name(final.name + ".partial")
+    staging.mkdir(parents=True)
+    try:
+        write(staging)
+        fsync_tree(staging)
+    except OSError:  # disk full, read-only: leave nothing half-written (an interrupt leaves it to the next save)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.rename(final)
 
 
 def remove_stale(directory: Path, keep: str, segments: set[str]) -> None:
