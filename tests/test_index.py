@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from index_helpers import segment_of
 
 from ragft.config import WorkspaceConfig
 from ragft.corpus import make_chunker
@@ -29,13 +29,6 @@ DOCS = {
 def documents(overrides: dict[str, str] | None = None) -> list[Document]:
     texts = {**DOCS, **(overrides or {})}
     return [Document(doc_id=d, text=t, source=d) for d, t in texts.items()]
-
-
-def segment_of(folder):
-    """The folder of the live version's only segment."""
-    manifest = json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
-    [segment] = manifest["segments"]
-    return folder / "segments" / segment["name"]
 
 
 def build(embedder, docs=None, previous=None):

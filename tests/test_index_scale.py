@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from bag_of_words import DIM, BagOfWords
+from index_helpers import DIM, BagOfWords, segment_of
 
 from ragft.config import IndexConfig
 from ragft.index import ann, chunktable
@@ -40,13 +40,6 @@ def saved(tmp_path_factory):
     for name, mode in (("exact", "exact"), ("hnsw", "hnsw")):
         HybridIndex(chunks, vectors, manifest, BagOfWords(), settings=IndexConfig(ann=mode)).save(root / name)
     return root, chunks
-
-
-def segment_of(folder):
-    """The folder of the live version's only segment."""
-    manifest = json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
-    [segment] = manifest["segments"]
-    return folder / "segments" / segment["name"]
 
 
 def as_format_1(folder):

@@ -4,11 +4,10 @@ writer that lost the segments it built on writes everything anew."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
-from bag_of_words import BagOfWords
+from index_helpers import BagOfWords, live_manifest
 
 from ragft.corpus import make_chunker
 from ragft.index import bm25, segments
@@ -35,10 +34,6 @@ def ingest(folder, texts: dict[str, str]) -> HybridIndex:
     previous = HybridIndex.load(folder, BagOfWords()) if (folder / "CURRENT").exists() else None
     build(texts, previous).save(folder)
     return HybridIndex.load(folder, BagOfWords())
-
-
-def live_manifest(folder) -> dict:
-    return json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
 
 
 def segment_files(folder) -> dict[str, float]:

@@ -1,0 +1,34 @@
+"""What the index tests share: a cheap deterministic embedder, and where a saved index keeps its files."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+
+DIM = 32
+
+
+class BagOfWords:
+    """Each word a fixed random direction, a text their normalised sum — texts sharing words are
+    near, so dense rankings mean something, and no model loads."""
+
+    name, dim = "bag-of-words-32", DIM
+
+    def embed(self, texts, progress=False):
+        rows = [sum((np.random.default_rng(zlib.crc32(w.encode())).normal(size=DIM) for w in t.split()),
+                    np.zeros(DIM)) for t in texts]
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
+        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+def live_manifest(folder) -> dict:
+    """The manifest of the index in ``folder``'s live version."""
+    return json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
+
+
+def segment_of(folder):
+    """The folder of the live version's only segment."""
+    [segment] = live_manifest(folder)["segments"]
+    return folder / "segments" / segment["name"]
