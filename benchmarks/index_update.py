@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from real_vectors import load_real  # noqa: E402 (beside this script)
 from latency import search_latencies_ms  # noqa: E402
-from retrieval_scale import Remembered, corpus, questions_and_vectors  # noqa: E402
+from retrieval_scale import Remembered, corpus, manifest_of, questions_and_vectors  # noqa: E402
 
 from ragft.config import EmbedderConfig  # noqa: E402
 from ragft.corpus import make_chunker  # noqa: E402
-from ragft.index.store import HybridIndex, Manifest  # noqa: E402
-from ragft.types import Chunk, Document  # noqa: E402
+from ragft.index.store import HybridIndex  # noqa: E402
+from ragft.types import Document  # noqa: E402
 
 CHUNKER = {"kind": "sentence", "params": {"max_chars": 400}}
 
@@ -52,15 +52,6 @@ def written(folder: Path, before: dict[str, int]) -> int:
 
 def files(folder: Path) -> dict[str, int]:
     return {str(p): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
-
-
-def manifest_for(rows: list[Chunk]) -> Manifest:
-    manifest = Manifest(embedder="builtin:all-minilm-l6-v2", dim=384, chunker=CHUNKER)
-    for chunk in rows:
-        entry = manifest.documents.setdefault(chunk.doc_id, {"sha256": "unchanged", "source": "", "n_chunks": 0,
-                                                             "title": ""})
-        entry["n_chunks"] += 1
-    return manifest
 
 
 def timed(work) -> tuple[float, float, object]:
@@ -98,7 +89,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "index"
-        HybridIndex(rows, matrix, manifest_for(rows), embedder).save(folder)
+        manifest = manifest_of(rows, CHUNKER)
+        HybridIndex(rows, matrix, manifest, embedder).save(folder)
         print(f"| 0 | first ingest | | | | | | {len(rows):,} | 1 | {hybrid_p50()} |", flush=True)
         edited: dict[str, str] = {}
         for round_ in range(1, args.rounds + 1):
@@ -106,8 +98,8 @@ def main() -> None:
             text = " ".join(c.text for c in rows if c.doc_id == changed) + f" Amendment {round_} signed at Xylophone Harbour."
             edited[changed] = text  # earlier rounds' edits stay (unchanged since), the rest as first ingested
             documents = [Document(doc_id=d, text=edited[d], source=d) if d in edited else
-                         Document(doc_id=d, text="", metadata={"content_sha256": "unchanged"})
-                         for d in manifest_for(rows).documents]
+                         Document(doc_id=d, text="", metadata={"content_sha256": "-"})
+                         for d in manifest.documents]
 
             def segment():
                 previous = HybridIndex.load(folder, embedder)

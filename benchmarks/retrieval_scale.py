@@ -68,8 +68,10 @@ def corpus(n: int, chunks: list, vectors: np.ndarray) -> tuple[list[Chunk], np.n
     return rows, np.vstack(matrix).astype(np.float32), real
 
 
-def manifest_of(rows: list[Chunk]) -> Manifest:
-    manifest = Manifest(embedder="builtin:all-minilm-l6-v2", dim=384, chunker={"kind": "bench"})
+def manifest_of(rows: list[Chunk], chunker: dict | None = None) -> Manifest:
+    """A manifest for ``rows``; every document's content hash is "-" (give a Document that
+    ``content_sha256`` to have an ingest take it as unchanged)."""
+    manifest = Manifest(embedder="builtin:all-minilm-l6-v2", dim=384, chunker=chunker or {"kind": "bench"})
     for chunk in rows:
         entry = manifest.documents.setdefault(chunk.doc_id, {"sha256": "-", "source": "", "n_chunks": 0, "title": ""})
         entry["n_chunks"] += 1
