@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragft.index.threads import NPY_HEADERS
 from ragft.models.embedder import Embedder
 from ragft.persist import text_sha256
 
@@ -59,7 +60,8 @@ def _checkpoint_path(piece: list[str], embedder: Embedder, folder: Path) -> Path
 
 def _checkpointed(piece: list[str], embedder: Embedder, folder: Path) -> np.ndarray | None:
     try:
-        return np.load(_checkpoint_path(piece, embedder, folder))
+        with NPY_HEADERS:
+            return np.load(_checkpoint_path(piece, embedder, folder))
     except (OSError, ValueError):  # not there yet, or torn by the crash: embed it
         return None
 

@@ -23,7 +23,7 @@ import numpy as np
 from ragft.config import IndexConfig
 from ragft.index import ann, chunktable
 from ragft.index import bm25 as lexical
-from ragft.index.threads import one_blas_thread
+from ragft.index.threads import NPY_HEADERS, one_blas_thread
 from ragft.types import Chunk
 
 MAX_SEGMENTS = 8  # past this many, an ingest folds every segment but the largest into its new one
@@ -61,8 +61,9 @@ class Segment:
         When its BM25 had to be rebuilt (missing or unusable), it counts as unsaved (no ``name``),
         so the next save writes it whole again."""
         chunks = chunktable.load(folder)
-        embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
-        bm25 = lexical.load(folder, len(chunks)) if len(chunks) else None
+        with NPY_HEADERS:
+            embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
+            bm25 = lexical.load(folder, len(chunks)) if len(chunks) else None
         graph = ann.load(folder, len(chunks)) if ann.wanted(settings, len(chunks)) else None
         segment = cls(chunks, embeddings, bm25, graph, name if bm25 is not None or not len(chunks) else None)
         segment.folder = folder
