@@ -3,6 +3,8 @@ fail while a writer swaps index versions under them. Fast, local, no model."""
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 import time
 
@@ -47,6 +49,47 @@ def test_readers_never_fail_while_a_writer_swaps_versions_100_times(tmp_path):
     assert not failures and loads[0] > 0
     assert HybridIndex.load(folder).chunks[0].text == "version 100 text 0"
     assert len([p for p in folder.iterdir() if p.name.startswith("v-")]) == 1  # old versions cleaned up
+
+
+class _FinalizedCycle:
+    """Garbage whose collection runs Python code: a thread switch in the middle of whatever C code
+    triggered the collection (here, numpy's ``ast.literal_eval`` of a ``.npy`` header)."""
+
+    def __del__(self):
+        sum(range(20))
+
+
+def test_two_threads_opening_an_index_under_gc_pressure_never_fail(tmp_path):
+    # Without NPY_HEADERS this failed after ~850 opens: CPython 3.11 shares the AST constructor's
+    # recursion depth between threads (python/cpython#106905), "SystemError: AST constructor ...".
+    folder = tmp_path / "index"
+    _tiny_index(20, 0).save(folder)
+    failures: list[Exception] = []
+    opened = [0]
+
+    def open_repeatedly() -> None:
+        while opened[0] < 3000 and not failures:
+            cycle = _FinalizedCycle()
+            cycle.itself = cycle
+            try:
+                HybridIndex.load(folder)
+                opened[0] += 1
+            except Exception as err:  # noqa: BLE001 — any failure is the finding
+                failures.append(err)
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(50, 1, 1)
+    try:
+        threads = [threading.Thread(target=open_repeatedly) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    assert not failures
 
 
 def test_a_second_writer_waits_for_the_first_and_builds_on_its_result(tmp_path, embedder, capsys):

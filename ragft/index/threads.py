@@ -17,8 +17,10 @@ process, made on first use). Embedding (torch) and training are not affected.
 parses the header with ``ast.literal_eval``, and CPython 3.11 keeps the AST constructor's
 recursion depth in interpreter-wide state (python/cpython#106905): two threads opening an index
 at once (a server's requests) can fail with "SystemError: AST constructor recursion depth
-mismatch" -- it happened once in CI, in the test with readers under a swapping writer. Opening is
-cheap (the arrays are memory-mapped), so serialising it costs nothing measurable.
+mismatch" -- it happened once in CI, in the test with readers under a swapping writer, and
+``tests/test_reliability.py`` makes it happen within ~850 opens without this lock by running
+Python finalizers in mid-parse. Opening is cheap (the arrays are memory-mapped), so serialising it
+costs nothing measurable.
 """
 
 from __future__ import annotations
