@@ -14,7 +14,8 @@ real contract (its text and so all its chunks) and ingests the corpus again two 
                vectors, BM25 and (at this size) the HNSW graph written: what every ingest did
                before segments, less embedding the changed document and opening the old index.
 
-Printed per round: wall and CPU seconds, bytes written (new files), the row count searched, and
+Printed per round: wall and CPU seconds, bytes written (new files; of those, the manifest and
+document table, see ragft/index/versions.py), the row count searched, and
 the p50 of a hybrid top-10 search (``retrieval_scale.py``'s questions, embedded once) over the
 index as it is then — one segment at first, one more per round. A BM25 search for the changed
 text must find the changed document first.
@@ -45,9 +46,12 @@ from ragft.types import Document  # noqa: E402
 CHUNKER = {"kind": "sentence", "params": {"max_chars": 400}}
 
 
-def written(folder: Path, before: dict[str, int]) -> int:
-    """Bytes in files of ``folder`` that ``before`` (path → size) did not have."""
-    return sum(size for path, size in files(folder).items() if path not in before)
+def written(folder: Path, before: dict[str, int]) -> str:
+    """Bytes in files of ``folder`` that ``before`` (path → size) did not have, and of those the
+    bytes outside segments (the version's manifest and any new document table)."""
+    new = {path: size for path, size in files(folder).items() if path not in before}
+    outside = sum(size for path, size in new.items() if f"{os.sep}segments{os.sep}" not in path)
+    return f"{sum(new.values()):,} | {outside:,}"
 
 
 def files(folder: Path) -> dict[str, int]:
@@ -84,14 +88,14 @@ def main() -> None:
         index = HybridIndex.load(folder, remembered)
         return f"{np.percentile(search_latencies_ms(index, questions, 'hybrid', k=10), 50):.1f} ms"
 
-    print("| round | write | wall s | CPU s | of which embedding s | bytes written | chunks embedded | rows searched "
-          "| segments | hybrid p50 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| round | write | wall s | CPU s | of which embedding s | bytes written | of which manifest "
+          "| chunks embedded | rows searched | segments | hybrid p50 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "index"
         manifest = manifest_of(rows, CHUNKER)
         HybridIndex(rows, matrix, manifest, embedder).save(folder)
-        print(f"| 0 | first ingest | | | | | | {len(rows):,} | 1 | {hybrid_p50()} |", flush=True)
+        print(f"| 0 | first ingest | | | | | | | {len(rows):,} | 1 | {hybrid_p50()} |", flush=True)
         edited: dict[str, str] = {}
         for round_ in range(1, args.rounds + 1):
             changed = contracts[round_ - 1]
@@ -109,7 +113,7 @@ def main() -> None:
 
             before = files(folder)
             wall, cpu, (index, stats) = timed(segment)
-            print(f"| {round_} | segment | {wall:.2f} | {cpu:.2f} | {stats.embed_seconds:.2f} | {written(folder, before):,} | "
+            print(f"| {round_} | segment | {wall:.2f} | {cpu:.2f} | {stats.embed_seconds:.2f} | {written(folder, before)} | "
                   f"{stats.embedded_chunks} | {len(index.chunks):,} | {len(index.segments)} | {hybrid_p50()} |",
                   flush=True)
             top = HybridIndex.load(folder, embedder).search("Xylophone Harbour", k=1, mode="bm25")[0]
@@ -120,7 +124,7 @@ def main() -> None:
             whole = Path(tmp) / f"rewrite-{round_}"
             live_chunks, live_vectors = list(index.chunks), np.asarray(index.embeddings)
             wall, cpu, _ = timed(lambda: HybridIndex(live_chunks, live_vectors, index.manifest, embedder).save(whole))
-            print(f"| {round_} | rewrite | {wall:.2f} | {cpu:.2f} | - | {written(whole, {}):,} | - | "
+            print(f"| {round_} | rewrite | {wall:.2f} | {cpu:.2f} | - | {written(whole, {})} | - | "
                   f"{len(live_chunks):,} | 1 | |", flush=True)
 
 

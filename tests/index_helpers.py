@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 
 import numpy as np
+
+from ragft.index import versions
 
 DIM = 32
 
@@ -24,8 +25,8 @@ class BagOfWords:
 
 
 def live_manifest(folder) -> dict:
-    """The manifest of the index in ``folder``'s live version."""
-    return json.loads((folder / (folder / "CURRENT").read_text() / "manifest.json").read_text())
+    """The manifest of the index in ``folder``'s live version, its document table whole."""
+    return versions.read_manifest(folder, versions.live_version(folder))
 
 
 def segment_of(folder):

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from index_helpers import DIM, BagOfWords, segment_of
+from index_helpers import DIM, BagOfWords, live_manifest, segment_of
 
 from ragft.config import IndexConfig
 from ragft.index import ann, chunktable
@@ -47,7 +47,7 @@ def as_format_1(folder):
     version folder, no placements in the manifest. Returns the version folder."""
     live = folder / (folder / "CURRENT").read_text()
     segment = segment_of(folder)
-    manifest = json.loads((live / "manifest.json").read_text())
+    manifest = live_manifest(folder)
     for entry in manifest["documents"].values():
         del entry["segment"], entry["first_row"]
     manifest.update(format_version=1)

@@ -16,7 +16,6 @@ then. Another engine (Milvus) stands behind the same interface: ragft.index.back
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,8 +43,8 @@ from ragft.index.segments import (
 from ragft.models.embedder import Embedder
 from ragft.types import Chunk, Document, Hit
 
-FORMAT_VERSION = 2  # 2: segments (ragft.index.segments); 1: one version folder holding everything
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3  # 3: documents as changes to a table (ragft.index.versions); 2: segments; 1: one folder
+READABLE_FORMATS = (1, 2, 3)
 # Indexes built deep inside a pipeline step (sentence windows, hypothetical questions…) report to
 # whoever set this around the work (the study), without a callback threaded through every step.
 _INDEXING_HOOK: ContextVar[ProgressCallback | None] = ContextVar("ragft_indexing_hook", default=None)
@@ -208,8 +207,8 @@ class HybridIndex:
         names = [segment.name for segment in self.segments]
         manifest = replace(self.manifest, format_version=FORMAT_VERSION,
                            segments=[{"name": n, "rows": len(s)} for n, s in zip(names, self.segments)])
-        version = versions.save_version(directory, json.dumps(asdict(manifest), indent=1))
-        versions.remove_stale(directory, keep=version, segments=set(names))
+        version, table = versions.save_version(directory, asdict(manifest))
+        versions.remove_stale(directory, keep=version, segments=set(names), table=table)
         return directory / version
 
     @classmethod
@@ -230,10 +229,10 @@ class HybridIndex:
         pointer = directory / "CURRENT"
         if not pointer.is_file():
             raise RagftError(f"{directory}: no index here — run `ragft ingest PATH` first")
-        live = directory / pointer.read_text(encoding="utf-8").strip()
+        live = directory / versions.live_version(directory)
         settings = settings or IndexConfig()
         try:
-            manifest = Manifest(**json.loads((live / "manifest.json").read_text(encoding="utf-8")))
+            manifest = Manifest(**versions.read_manifest(directory, live.name))
             _check(manifest, live, embedder)
             if manifest.format_version == 1:
                 legacy = Segment.read(live, settings, name=None)

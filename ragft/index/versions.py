@@ -2,8 +2,9 @@
 
     index/
       CURRENT                 name of the live version folder (replaced atomically)
-      v-<stamp>/manifest.json the documents and the segments holding their chunks (ragft.index.store)
+      v-<stamp>/manifest.json the segments, and the documents as changes to a table (ragft.index.store)
       segments/s-<stamp>/     one segment's files (ragft.index.segments), never changed once written
+      documents/d-<stamp>/    a document table (documents.json), never changed once written
       .lock                   held while a writer saves (ingests, studies sharing an index)
 
 A save writes its new segments, then its version, each staged as ``<name>.partial``, made durable
@@ -14,12 +15,23 @@ disturbed by the removal: they either finished reading, or hold memory maps, whi
 unlinked files on POSIX (on Windows the removal of a mapped file fails, is ignored, and the next
 save retries it); a reader that finds its version gone reads ``CURRENT`` again.
 
+The manifest's document table (for every document: its hash, title, chunk count and where its
+chunks sit) has one entry per document, 2.5 MB at 20,000 documents. Rewriting it on every ingest
+would make changing one document cost in proportion to the corpus, so a version names a table
+written once and lists only its changes to it (``documents_changed``; ``null`` for a removed
+document). A save writes a new table when the changes outgrow ``table_changes_limit``: about
+sqrt(2n) entries for n documents, the size that minimises the bytes written per ingest when each
+changes a few documents (the changes a version repeats grow by one per ingest, a new table costs n).
+Versions saved before format 3 hold the whole table in ``documents``; they are read as they are.
+
 Versions saved by ragft before segments (format 1) hold the files of their one segment in the
 version folder itself; they are read as they are and rewritten as a segment by the next ingest.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import time
@@ -54,6 +66,9 @@ def fsync_tree(folder: Path) -> None:
 
 
 SEGMENTS = "segments"
+DOCUMENTS = "documents"
+MANIFEST = "manifest.json"
+TABLE = "documents.json"
 
 
 @contextmanager
@@ -82,12 +97,62 @@ def save_segment(directory: Path, write: Callable[[Path], None]) -> str:
     return name
 
 
-def save_version(directory: Path, manifest_json: str) -> str:
-    """Write a version naming its segments, then point ``CURRENT`` at it; returns its name."""
+def save_version(directory: Path, manifest: dict) -> tuple[str, str]:
+    """Write a version of ``manifest`` (its ``documents`` stored as changes to a document table,
+    see above), then point ``CURRENT`` at it; returns its name and its table's name."""
+    documents = manifest["documents"]
+    table_name, table = _live_table(directory)
+    changed = {doc_id: entry for doc_id, entry in documents.items() if table.get(doc_id) != entry}
+    changed.update({doc_id: None for doc_id in table if doc_id not in documents})
+    if table_name is None or len(changed) > table_changes_limit(len(documents)):
+        table_name, changed = new_name("d"), {}
+        _staged(directory / DOCUMENTS / table_name, lambda folder: (folder / TABLE).write_text(
+            json.dumps(documents, separators=(",", ":")), encoding="utf-8"))
+    stored = {key: value for key, value in manifest.items() if key != "documents"}
+    stored.update(documents_table=table_name, documents_changed=changed)
     name = new_name("v")
-    _staged(directory / name, lambda folder: (folder / "manifest.json").write_text(manifest_json, encoding="utf-8"))
+    _staged(directory / name, lambda folder: (folder / MANIFEST).write_text(json.dumps(stored, indent=1),
+                                                                           encoding="utf-8"))
     atomic_write_text(directory / "CURRENT", name)
-    return name
+    return name, table_name
+
+
+def table_changes_limit(n_documents: int) -> int:
+    return max(100, math.isqrt(2 * n_documents))
+
+
+def read_manifest(directory: Path, version: str) -> dict:
+    """Version ``version``'s manifest with its whole ``documents`` table (FileNotFoundError when a
+    writer removed the version or its table meanwhile)."""
+    manifest = json.loads((directory / version / MANIFEST).read_text(encoding="utf-8"))
+    if "documents_table" in manifest:
+        documents = _read_table(directory, manifest.pop("documents_table"))
+        for doc_id, entry in manifest.pop("documents_changed").items():
+            if entry is None:
+                documents.pop(doc_id, None)
+            else:
+                documents[doc_id] = entry
+        manifest["documents"] = documents
+    return manifest
+
+
+def live_version(directory: Path) -> str:
+    """The name of the live version (FileNotFoundError when there is none)."""
+    return (directory / "CURRENT").read_text(encoding="utf-8").strip()
+
+
+def _live_table(directory: Path) -> tuple[str | None, dict]:
+    """The document table the live version names, or (None, {}) when there is none to build on."""
+    try:
+        manifest = json.loads((directory / live_version(directory) / MANIFEST).read_text(encoding="utf-8"))
+        name = manifest["documents_table"]
+        return name, _read_table(directory, name)
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or an older format: start a table
+        return None, {}
+
+
+def _read_table(directory: Path, name: str) -> dict:
+    return json.loads((directory / DOCUMENTS / name / TABLE).read_text(encoding="utf-8"))
 
 
 def _staged(final: Path, write: Callable[[Path], None]) -> None:
@@ -103,11 +168,12 @@ def _staged(final: Path, write: Callable[[Path], None]) -> None:
     staging.rename(final)
 
 
-def remove_stale(directory: Path, keep: str, segments: set[str]) -> None:
-    """Delete superseded versions, segments the live version ``keep`` does not name, and abandoned
-    half-written folders, but not another process's save in progress (older ragft wrote without
-    the lock; studies run side by side can share an index)."""
-    for parent, prefix, wanted in ((directory, "v-", {keep}), (directory / SEGMENTS, "s-", segments)):
+def remove_stale(directory: Path, keep: str, segments: set[str], table: str) -> None:
+    """Delete superseded versions, segments and document tables the live version ``keep`` does not
+    name, and abandoned half-written folders, but not another process's save in progress (older
+    ragft wrote without the lock; studies run side by side can share an index)."""
+    for parent, prefix, wanted in ((directory, "v-", {keep}), (directory / SEGMENTS, "s-", segments),
+                                   (directory / DOCUMENTS, "d-", {table})):
         for path in parent.iterdir() if parent.is_dir() else ():
             if not (path.is_dir() and path.name.startswith(prefix) and path.name not in wanted):
                 continue

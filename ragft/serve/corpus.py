@@ -13,7 +13,6 @@ extracted from an upload — nothing in it is executed or unpickled.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from ragft.corpus import SUPPORTED_EXTENSIONS, LoadError, load_document, load_folder, make_chunker
 from ragft.errors import RagftError
+from ragft.index import versions
 from ragft.index.store import HybridIndex, IngestStats
 from ragft.types import Document
 from ragft.workspace import Workspace
@@ -171,7 +171,6 @@ def _manifest_documents(workspace: Workspace) -> dict[str, dict]:
     if workspace.load_config().index.backend != "embedded":
         return dict(workspace.load_index(None).manifest.documents)
     try:
-        live = workspace.index_dir / (workspace.index_dir / "CURRENT").read_text(encoding="utf-8").strip()
-        return json.loads((live / "manifest.json").read_text(encoding="utf-8")).get("documents", {})
-    except (OSError, ValueError):
+        return versions.read_manifest(workspace.index_dir, versions.live_version(workspace.index_dir)).get("documents", {})
+    except (OSError, ValueError, KeyError, TypeError):
         return {}
