@@ -40,6 +40,7 @@ from retrieval_scale import Remembered, corpus, manifest_of, questions_and_vecto
 
 from ragft.config import EmbedderConfig  # noqa: E402
 from ragft.corpus import make_chunker  # noqa: E402
+from ragft.index import versions  # noqa: E402
 from ragft.index.store import HybridIndex  # noqa: E402
 from ragft.types import Document  # noqa: E402
 
@@ -50,7 +51,7 @@ def written(folder: Path, before: dict[str, int]) -> str:
     """Bytes in files of ``folder`` that ``before`` (path → size) did not have, and of those the
     bytes outside segments (the version's manifest and any new document table)."""
     new = {path: size for path, size in files(folder).items() if path not in before}
-    outside = sum(size for path, size in new.items() if f"{os.sep}segments{os.sep}" not in path)
+    outside = sum(size for path, size in new.items() if f"{os.sep}{versions.SEGMENTS}{os.sep}" not in path)
     return f"{sum(new.values()):,} | {outside:,}"
 
 

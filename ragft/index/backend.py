@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragft.config import IndexConfig
-from ragft.index import milvus
+from ragft.index import milvus, versions
 from ragft.index.embedding import ProgressCallback
 from ragft.index.store import HybridIndex, IngestStats
 from ragft.types import Document
@@ -24,7 +24,7 @@ from ragft.types import Document
 def has_index(directory: Path, settings: IndexConfig) -> bool:
     if settings.backend == "milvus":
         return milvus.has_index(directory)
-    return (Path(directory) / "CURRENT").is_file()
+    return (Path(directory) / versions.POINTER).is_file()
 
 
 def open_index(directory: Path, settings: IndexConfig, embedder):

@@ -226,8 +226,7 @@ class HybridIndex:
     @classmethod
     def _load_version(cls, directory: Path, embedder: Embedder | None, settings: IndexConfig | None,
                       last_try: bool = False) -> HybridIndex:
-        pointer = directory / "CURRENT"
-        if not pointer.is_file():
+        if not (directory / versions.POINTER).is_file():
             raise RagftError(f"{directory}: no index here — run `ragft ingest PATH` first")
         live = directory / versions.live_version(directory)
         settings = settings or IndexConfig()
@@ -241,7 +240,7 @@ class HybridIndex:
                         for entry in manifest.segments]
             return cls.of_segments(segments, manifest, embedder, settings)
         except FileNotFoundError as err:
-            if not last_try and pointer.read_text(encoding="utf-8").strip() != live.name:
+            if not last_try and versions.live_version(directory) != live.name:
                 raise _VersionVanished from None  # replaced while reading: read the new one
             raise RagftError(f"{live}: the index cannot be read ({err}) — re-run `ragft ingest`") from None
         except (OSError, ValueError, TypeError, KeyError) as err:

@@ -10,7 +10,8 @@
 A save writes its new segments, then its version, each staged as ``<name>.partial``, made durable
 and renamed, then swaps ``CURRENT`` with ``os.replace`` (atomic on POSIX and Windows): an
 interrupted save leaves the previous version live and intact. Under the lock, the save then
-removes versions that are not live and segments the live version does not name. Readers are never
+removes versions that are not live, and segments and document tables the live version does not
+name. Readers are never
 disturbed by the removal: they either finished reading, or hold memory maps, which outlive the
 unlinked files on POSIX (on Windows the removal of a mapped file fails, is ignored, and the next
 save retries it); a reader that finds its version gone reads ``CURRENT`` again.
@@ -65,6 +66,7 @@ def fsync_tree(folder: Path) -> None:
         os.close(handle)
 
 
+POINTER = "CURRENT"
 SEGMENTS = "segments"
 DOCUMENTS = "documents"
 MANIFEST = "manifest.json"
@@ -113,7 +115,7 @@ def save_version(directory: Path, manifest: dict) -> tuple[str, str]:
     name = new_name("v")
     _staged(directory / name, lambda folder: (folder / MANIFEST).write_text(json.dumps(stored, indent=1),
                                                                            encoding="utf-8"))
-    atomic_write_text(directory / "CURRENT", name)
+    atomic_write_text(directory / POINTER, name)
     return name, table_name
 
 
@@ -124,7 +126,7 @@ def table_changes_limit(n_documents: int) -> int:
 def read_manifest(directory: Path, version: str) -> dict:
     """Version ``version``'s manifest with its whole ``documents`` table (FileNotFoundError when a
     writer removed the version or its table meanwhile)."""
-    manifest = json.loads((directory / version / MANIFEST).read_text(encoding="utf-8"))
+    manifest = _stored_manifest(directory, version)
     if "documents_table" in manifest:
         documents = _read_table(directory, manifest.pop("documents_table"))
         for doc_id, entry in manifest.pop("documents_changed").items():
@@ -138,17 +140,21 @@ def read_manifest(directory: Path, version: str) -> dict:
 
 def live_version(directory: Path) -> str:
     """The name of the live version (FileNotFoundError when there is none)."""
-    return (directory / "CURRENT").read_text(encoding="utf-8").strip()
+    return (directory / POINTER).read_text(encoding="utf-8").strip()
 
 
 def _live_table(directory: Path) -> tuple[str | None, dict]:
     """The document table the live version names, or (None, {}) when there is none to build on."""
     try:
-        manifest = json.loads((directory / live_version(directory) / MANIFEST).read_text(encoding="utf-8"))
-        name = manifest["documents_table"]
+        name = _stored_manifest(directory, live_version(directory))["documents_table"]
         return name, _read_table(directory, name)
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or an older format: start a table
         return None, {}
+
+
+def _stored_manifest(directory: Path, version: str) -> dict:
+    """The manifest as stored: a format-3 one names its document table instead of holding it."""
+    return json.loads((directory / version / MANIFEST).read_text(encoding="utf-8"))
 
 
 def _read_table(directory: Path, name: str) -> dict:

@@ -127,7 +127,7 @@ def _reindex(workspace: Workspace, embedder, config) -> tuple[IngestStats, list[
     notes = [f"{s.path.name}: {s.reason}" for s in report.skipped] if report else []
     carried, more_notes = _carried_documents(previous, embedder, chunker_config)
     if not carried and not uploaded:  # nothing left: no index at all (RAG variants say so)
-        (workspace.index_dir / "CURRENT").unlink(missing_ok=True)
+        (workspace.index_dir / versions.POINTER).unlink(missing_ok=True)
         return IngestStats(removed=len(previous.manifest.documents) if previous else 0), notes + more_notes
     chunker = make_chunker(config.chunker.kind, **config.chunker.params)
     index, stats = HybridIndex.build(carried + uploaded, chunker, chunker_config, embedder, previous=previous)
