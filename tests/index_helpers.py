@@ -1,4 +1,5 @@
-"""What the index tests share: a cheap deterministic embedder, and where a saved index keeps its files."""
+"""What the index tests share: a cheap deterministic embedder, a small corpus ingested with it, and
+where a saved index keeps its files."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import zlib
 
 import numpy as np
 
+from ragft.corpus import make_chunker
 from ragft.index import versions
+from ragft.index.store import HybridIndex
+from ragft.types import Document
 
 DIM = 32
 
@@ -33,3 +37,25 @@ def segment_of(folder):
     """The folder of the live version's only segment."""
     [segment] = live_manifest(folder)["segments"]
     return folder / "segments" / segment["name"]
+
+
+CHUNKER = {"kind": "sentence", "params": {"max_chars": 40}}
+WORDS = [f"w{i}" for i in range(300)]
+
+
+def corpus(n_docs: int, seed: int = 0) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    return {f"doc{d:03d}": " ".join(" ".join(rng.choice(WORDS, size=4)) + "." for _ in range(6))
+            for d in range(n_docs)}
+
+
+def build(texts: dict[str, str], previous=None) -> HybridIndex:
+    documents = [Document(doc_id=d, text=t, source=d) for d, t in texts.items()]
+    chunker = make_chunker(CHUNKER["kind"], **CHUNKER["params"])
+    return HybridIndex.build(documents, chunker, CHUNKER, BagOfWords(), previous=previous)[0]
+
+
+def ingest(folder, texts: dict[str, str]) -> HybridIndex:
+    previous = HybridIndex.load(folder, BagOfWords()) if (folder / "CURRENT").exists() else None
+    build(texts, previous).save(folder)
+    return HybridIndex.load(folder, BagOfWords())

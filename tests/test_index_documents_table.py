@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from index_helpers import live_manifest
-from test_index_segments import corpus, ingest
+from index_helpers import corpus, ingest, live_manifest
 
 from ragft.index import versions
 

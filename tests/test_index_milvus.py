@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_index_scale import BagOfWords
+from index_helpers import BagOfWords
 from test_study import EXTRACTIVE, EXTRACTIVE_DENSE, write_study
 
 from ragft.config import IndexConfig, WorkspaceConfig

@@ -7,33 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from index_helpers import BagOfWords, live_manifest
+from index_helpers import BagOfWords, build, corpus, ingest, live_manifest
 
-from ragft.corpus import make_chunker
 from ragft.index import bm25, segments
 from ragft.index.store import HybridIndex
-from ragft.types import Document
-
-CHUNKER = {"kind": "sentence", "params": {"max_chars": 40}}
-WORDS = [f"w{i}" for i in range(300)]
-
-
-def corpus(n_docs: int, seed: int = 0) -> dict[str, str]:
-    rng = np.random.default_rng(seed)
-    return {f"doc{d:03d}": " ".join(" ".join(rng.choice(WORDS, size=4)) + "." for _ in range(6))
-            for d in range(n_docs)}
-
-
-def build(texts: dict[str, str], previous=None) -> HybridIndex:
-    documents = [Document(doc_id=d, text=t, source=d) for d, t in texts.items()]
-    chunker = make_chunker(CHUNKER["kind"], **CHUNKER["params"])
-    return HybridIndex.build(documents, chunker, CHUNKER, BagOfWords(), previous=previous)[0]
-
-
-def ingest(folder, texts: dict[str, str]) -> HybridIndex:
-    previous = HybridIndex.load(folder, BagOfWords()) if (folder / "CURRENT").exists() else None
-    build(texts, previous).save(folder)
-    return HybridIndex.load(folder, BagOfWords())
 
 
 def segment_files(folder) -> dict[str, float]:
